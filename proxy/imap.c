@@ -1,0 +1,401 @@
+/*
+ * IMAP pre-authentication on the client side.  The parser is pure
+ * (imap_parse.c); this file owns the dialogue: which commands exist
+ * before login, what they answer, and what a failed login costs.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "lookup/lookup.h"
+#include "proxy/imap.h"
+#include "proxy/imap_backend.h"
+#include "proxy/imap_parse.h"
+#include "proxy/relay.h"
+#include "proxy/session.h"
+#include "src/conf.h"
+#include "src/log.h"
+#include "src/util.h"
+#include "src/worker.h"
+
+#define IMAP_CAPABILITIES	"IMAP4rev1 LITERAL+ ID"
+#define IMAP_USER_MAX		255
+
+static int	cmd_capability(struct session *, struct imap_command *);
+static int	cmd_noop(struct session *, struct imap_command *);
+static int	cmd_logout(struct session *, struct imap_command *);
+static int	cmd_id(struct session *, struct imap_command *);
+static int	cmd_login(struct session *, struct imap_command *);
+
+/* What a client may do before it is logged in (RFC 3501 §6.1, §6.2). */
+static const struct imap_cmd {
+	const char	*name;
+	int		(*run)(struct session *, struct imap_command *);
+} imap_cmds[] = {
+	{ "CAPABILITY",	cmd_capability },
+	{ "NOOP",	cmd_noop },
+	{ "LOGOUT",	cmd_logout },
+	{ "ID",		cmd_id },
+	{ "LOGIN",	cmd_login },
+};
+
+static const struct conf_limits *
+limits(struct session *s)
+{
+	return &s->worker->conf->limits;
+}
+
+void
+imap_client_start(struct session *s)
+{
+	if (session_send(s, "* OK [CAPABILITY " IMAP_CAPABILITIES "] "
+	    "ferry ready.\r\n", strlen("* OK [CAPABILITY "
+	    IMAP_CAPABILITIES "] ferry ready.\r\n")) == -1)
+		return;
+	session_timer(s, limits(s)->preauth_timeout_ms);
+}
+
+static size_t
+input_max(struct session *s)
+{
+	return limits(s)->line_max * 2 + limits(s)->literal_max * 2 + 256;
+}
+
+static int
+reply_tagged(struct session *s, const char *tag, const char *text)
+{
+	return session_sendf(s, "%s %s\r\n", tag[0] != '\0' ? tag : "*",
+	    text);
+}
+
+static int
+count_bad_command(struct session *s)
+{
+	if (++s->bad_commands < limits(s)->bad_commands)
+		return 0;
+	if (session_sendf(s, "* BYE Too many invalid commands.\r\n") == -1)
+		return -1;
+	return session_close_after_flush(s, "too many invalid commands");
+}
+
+static int
+cmd_capability(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs != 0)
+		return reply_tagged(s, cmd->tag, "BAD CAPABILITY takes no "
+		    "arguments.");
+	if (session_sendf(s, "* CAPABILITY " IMAP_CAPABILITIES "\r\n") == -1)
+		return -1;
+	return reply_tagged(s, cmd->tag, "OK Capability completed.");
+}
+
+static int
+cmd_noop(struct session *s, struct imap_command *cmd)
+{
+	return reply_tagged(s, cmd->tag, "OK NOOP completed.");
+}
+
+static int
+cmd_logout(struct session *s, struct imap_command *cmd)
+{
+	if (session_sendf(s, "* BYE Logging out.\r\n") == -1 ||
+	    reply_tagged(s, cmd->tag, "OK Logout completed.") == -1)
+		return -1;
+	return session_close_after_flush(s, "logout");
+}
+
+/* RFC 2971: NIL or a list of string pairs; we answer with our own. */
+static int
+cmd_id(struct session *s, struct imap_command *cmd)
+{
+	size_t	i;
+	int	ok = 0;
+
+	if (cmd->nargs == 1 && cmd->args[0].type == IMAP_ARG_ATOM &&
+	    strcasecmp(cmd->args[0].data, "NIL") == 0)
+		ok = 1;
+	else if (cmd->nargs >= 2 &&
+	    cmd->args[0].type == IMAP_ARG_LIST_BEGIN &&
+	    cmd->args[cmd->nargs - 1].type == IMAP_ARG_LIST_END &&
+	    (cmd->nargs - 2) % 2 == 0 && cmd->nargs - 2 <= 60) {
+		ok = 1;
+		for (i = 1; i + 1 < cmd->nargs; i++)
+			if (cmd->args[i].type != IMAP_ARG_STRING &&
+			    !(cmd->args[i].type == IMAP_ARG_ATOM &&
+			    strcasecmp(cmd->args[i].data, "NIL") == 0))
+				ok = 0;
+	}
+	if (!ok) {
+		if (reply_tagged(s, cmd->tag, "BAD Invalid ID arguments.") ==
+		    -1)
+			return -1;
+		return count_bad_command(s);
+	}
+	if (session_sendf(s, "* ID (\"name\" \"ferry\" \"version\" \"%s\")"
+	    "\r\n", PACKAGE_VERSION) == -1)
+		return -1;
+	return reply_tagged(s, cmd->tag, "OK ID completed.");
+}
+
+static int
+valid_user(const char *u, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > IMAP_USER_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void	login_lookup_done(const struct lookup_result *, void *);
+
+static int
+cmd_login(struct session *s, struct imap_command *cmd)
+{
+	struct imap_arg	*u = &cmd->args[0], *p = &cmd->args[1];
+	int		 ldap_ms;
+
+	if (cmd->nargs != 2 || u->type == IMAP_ARG_LIST_BEGIN ||
+	    u->type == IMAP_ARG_LIST_END || p->type == IMAP_ARG_LIST_BEGIN ||
+	    p->type == IMAP_ARG_LIST_END) {
+		if (reply_tagged(s, cmd->tag, "BAD LOGIN expects a user name "
+		    "and a password.") == -1)
+			return -1;
+		return count_bad_command(s);
+	}
+	free(s->user);
+	s->user = strndup(u->data, u->len);
+	s->password = strndup(p->data, p->len);
+	if (s->user == NULL || s->password == NULL)
+		return session_close(s, "out of memory");
+	strcpy(s->tag, cmd->tag);
+	s->backend_addr[0] = '\0';
+	/* A name LDAP could never hold fails like any unknown user. */
+	if (!valid_user(u->data, u->len) || memchr(p->data, '\0', p->len))
+		return imap_login_failed(s, IMAP_FAIL_AUTH,
+		    "invalid user name or password bytes", NULL);
+	session_set_state(s, SESS_LOOKUP);
+	/* The lookup answers within its own timeouts; this is a backstop. */
+	ldap_ms = s->worker->conf->ldap.connect_timeout_ms +
+	    2 * s->worker->conf->ldap.timeout_ms + 1000;
+	session_timer(s, ldap_ms);
+	s->lookup = lookup_start(s->worker->lookup, s->user,
+	    login_lookup_done, s);
+	if (s->lookup == NULL)
+		return imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+		    "lookup: out of memory", NULL);
+	return 0;
+}
+
+static void
+login_lookup_done(const struct lookup_result *res, void *arg)
+{
+	struct session	*s = arg;
+
+	s->lookup = NULL;
+	switch (res->status) {
+	case LOOKUP_OK:
+		imap_backend_start(s, &res->host);
+		break;
+	case LOOKUP_NOTFOUND:
+		imap_login_failed(s, IMAP_FAIL_AUTH, res->reason != NULL ?
+		    res->reason : "user not found", NULL);
+		break;
+	case LOOKUP_TEMPFAIL:
+		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+		    res->reason != NULL ? res->reason : "lookup failed",
+		    NULL);
+		break;
+	}
+}
+
+static void
+back_to_preauth(struct session *s)
+{
+	session_set_state(s, SESS_PREAUTH);
+	s->tag[0] = '\0';
+	session_timer(s, limits(s)->preauth_timeout_ms);
+	/* Commands the client pipelined behind the LOGIN. */
+	imap_client_read(s);
+}
+
+int
+imap_login_failed(struct session *s, enum imap_failure kind,
+    const char *why, const char *backend_text)
+{
+	char	user[200];
+
+	lookup_cancel(&s->lookup);
+	if (s->backend != NULL) {
+		bufferevent_free(s->backend);
+		s->backend = NULL;
+	}
+	session_forget_credentials(s);
+	log_escape(s->user, s->user != NULL ? strlen(s->user) : 0, user,
+	    sizeof(user));
+	if (kind == IMAP_FAIL_AUTH) {
+		s->worker->counters.logins_failed++;
+		log_info("session=%llu client=%s user=%s login failed: %s",
+		    (unsigned long long)s->id, s->client_addr, user, why);
+		/* The same delay for unknown users and bad passwords. */
+		session_set_state(s, SESS_AUTH_DELAY);
+		session_timer(s, limits(s)->auth_failure_delay_ms);
+		return 0;
+	}
+	s->worker->counters.logins_unavailable++;
+	log_warnx("session=%llu client=%s user=%s login unavailable: %s",
+	    (unsigned long long)s->id, s->client_addr, user, why);
+	if (backend_text != NULL) {
+		if (session_sendf(s, "%s %s\r\n", s->tag, backend_text) == -1)
+			return -1;
+	} else if (session_sendf(s, "%s NO [UNAVAILABLE] Mail server "
+	    "temporarily unavailable, try again later.\r\n", s->tag) == -1)
+		return -1;
+	back_to_preauth(s);
+	return s->closed ? -1 : 0;
+}
+
+static void
+auth_delay_done(struct session *s)
+{
+	if (session_sendf(s, "%s NO [AUTHENTICATIONFAILED] Authentication "
+	    "failed.\r\n", s->tag) == -1)
+		return;
+	if (++s->auth_failures >= limits(s)->auth_failures) {
+		if (session_sendf(s, "* BYE Too many authentication failures."
+		    "\r\n") == -1)
+			return;
+		session_close_after_flush(s, "too many authentication "
+		    "failures");
+		return;
+	}
+	back_to_preauth(s);
+}
+
+void
+imap_client_timer(struct session *s)
+{
+	if (s->state == SESS_AUTH_DELAY)
+		auth_delay_done(s);
+	else
+		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+		    "lookup timed out", NULL);
+}
+
+int
+imap_login_succeeded(struct session *s, const char *ok_line, size_t len)
+{
+	struct worker	*w = s->worker;
+	char		 user[200];
+
+	session_forget_credentials(s);
+	w->counters.logins_ok++;
+	log_escape(s->user, strlen(s->user), user, sizeof(user));
+	log_info("session=%llu client=%s user=%s logged in on %s",
+	    (unsigned long long)s->id, s->client_addr, user, s->backend_addr);
+	if (session_sendf(s, "%s ", s->tag) == -1 ||
+	    session_send(s, ok_line, len) == -1 ||
+	    session_send(s, "\r\n", 2) == -1)
+		return -1;
+	return relay_start(s);
+}
+
+void
+imap_client_timeout(struct session *s)
+{
+	if (session_sendf(s, "* BYE Autologout; idle for too long.\r\n") ==
+	    -1)
+		return;
+	session_close_after_flush(s, "pre-auth timeout");
+}
+
+void
+imap_client_read_waiting(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->client);
+
+	/* The client may pipeline, but not without bound. */
+	if (evbuffer_get_length(in) > input_max(s))
+		session_close(s, "client sent too much while waiting");
+}
+
+static int
+dispatch(struct session *s, struct imap_command *cmd)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++)
+		if (strcmp(cmd->name, imap_cmds[i].name) == 0)
+			return imap_cmds[i].run(s, cmd);
+	if (session_sendf(s, "%s BAD %s\r\n", cmd->tag,
+	    "Unknown command or not allowed before login.") == -1)
+		return -1;
+	return count_bad_command(s);
+}
+
+void
+imap_client_read(struct session *s)
+{
+	struct evbuffer		*in;
+	struct imap_command	 cmd;
+	struct imap_limits	 lim;
+	enum imap_parse_status	 st;
+	const char		*buf;
+	size_t			 len;
+	int			 r;
+
+	lim.line_max = limits(s)->line_max;
+	lim.literal_max = limits(s)->literal_max;
+	while (!s->closed && s->state == SESS_PREAUTH) {
+		in = bufferevent_get_input(s->client);
+		if ((len = evbuffer_get_length(in)) == 0)
+			return;
+		buf = (const char *)evbuffer_pullup(in, -1);
+		imap_command_init(&cmd);
+		st = imap_parse_command(buf, len, &lim, &cmd);
+		switch (st) {
+		case IMAP_PARSE_NEED_MORE:
+			r = 0;
+			while (r == 0 && s->continuations < cmd.sync_literals) {
+				r = session_sendf(s, "+ OK\r\n");
+				s->continuations++;
+			}
+			if (r == 0 && len > input_max(s)) {
+				if (session_sendf(s, "* BYE Command too long."
+				    "\r\n") == 0)
+					session_close_after_flush(s,
+					    "command too long");
+			}
+			imap_command_clear(&cmd);
+			return;
+		case IMAP_PARSE_TOO_LONG:
+			if (session_sendf(s, "* BYE %s\r\n", cmd.error) == 0)
+				session_close_after_flush(s, cmd.error);
+			imap_command_clear(&cmd);
+			return;
+		case IMAP_PARSE_BAD:
+			evbuffer_drain(in, cmd.consumed);
+			s->continuations = 0;
+			r = session_sendf(s, "%s BAD %s\r\n",
+			    cmd.tag[0] != '\0' ? cmd.tag : "*", cmd.error);
+			if (r == 0)
+				count_bad_command(s);
+			break;
+		case IMAP_PARSE_OK:
+			evbuffer_drain(in, cmd.consumed);
+			s->continuations = 0;
+			session_timer(s, limits(s)->preauth_timeout_ms);
+			dispatch(s, &cmd);
+			break;
+		}
+		imap_command_clear(&cmd);
+	}
+}

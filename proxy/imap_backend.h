@@ -1,0 +1,19 @@
+/*
+ * IMAP backend side of a login: connect, read the greeting, send LOGIN
+ * with the client's credentials (quoted, or as literals when they cannot
+ * be quoted), and map the backend's tagged answer to the client's tag.
+ */
+#ifndef FERRY_IMAP_BACKEND_H
+#define FERRY_IMAP_BACKEND_H
+
+struct session;
+struct mailhost;
+
+/* The tag ferry uses for its own LOGIN on the backend. */
+#define IMAP_BACKEND_TAG	"ferry1"
+
+void	imap_backend_start(struct session *, const struct mailhost *);
+/* Connect or login timer fired. */
+void	imap_backend_timeout(struct session *);
+
+#endif

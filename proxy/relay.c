@@ -1,0 +1,137 @@
+/* The relay; see relay.h.  Modelled on libevent's sample/le-proxy.c. */
+#include "config.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy/relay.h"
+#include "proxy/session.h"
+#include "src/conf.h"
+#include "src/util.h"
+#include "src/worker.h"
+
+#define RELAY_HIGH_WATER	(256 * 1024)
+
+static void	relay_read_cb(struct bufferevent *, void *);
+static void	relay_drained_cb(struct bufferevent *, void *);
+static void	relay_event_cb(struct bufferevent *, short, void *);
+
+static struct bufferevent *
+other_side(struct session *s, struct bufferevent *bev)
+{
+	return bev == s->client ? s->backend : s->client;
+}
+
+/* Move everything bev has read to the other side; stop reading bev if
+ * the other side is not keeping up. */
+static void
+relay_move(struct session *s, struct bufferevent *bev)
+{
+	struct bufferevent	*dst = other_side(s, bev);
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer		*out = bufferevent_get_output(dst);
+	size_t			 n = evbuffer_get_length(in);
+
+	if (n == 0)
+		return;
+	if (bev == s->client)
+		s->bytes_in += n;
+	else
+		s->bytes_out += n;
+	s->last_active_ms = now_ms();
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+		bufferevent_disable(bev, EV_READ);
+		/* Resume once the other side has written half of it. */
+		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WATER / 2,
+		    0);
+		bufferevent_setcb(dst, relay_read_cb, relay_drained_cb,
+		    relay_event_cb, s);
+	}
+}
+
+static void
+relay_read_cb(struct bufferevent *bev, void *arg)
+{
+	relay_move(arg, bev);
+}
+
+static void
+relay_drained_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	bufferevent_setcb(bev, relay_read_cb, NULL, relay_event_cb, s);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(other_side(s, bev), EV_READ);
+}
+
+static void
+relay_flushed_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		session_close(s, s->end_reason);
+}
+
+/* One side is gone: give the other what is still queued, then close. */
+static void
+relay_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct bufferevent	*dst = other_side(s, bev);
+	const char		*reason;
+
+	if (s->state == SESS_CLOSING) {
+		session_close(s, s->end_reason);
+		return;
+	}
+	if (bev == s->client)
+		reason = (what & BEV_EVENT_EOF) ? "client closed" :
+		    "client connection error";
+	else
+		reason = (what & BEV_EVENT_EOF) ? "backend closed" :
+		    "backend connection error";
+	relay_move(s, bev);
+	if (evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
+		session_close(s, reason);
+		return;
+	}
+	s->end_reason = reason;
+	session_set_state(s, SESS_CLOSING);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	bufferevent_disable(dst, EV_READ);
+	bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+	bufferevent_setcb(dst, NULL, relay_flushed_cb, relay_event_cb, s);
+	session_timer(s, 5000);
+}
+
+int
+relay_start(struct session *s)
+{
+	session_set_state(s, SESS_RELAY);
+	bufferevent_setcb(s->client, relay_read_cb, NULL, relay_event_cb, s);
+	bufferevent_setcb(s->backend, relay_read_cb, NULL, relay_event_cb, s);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	session_timer(s, s->worker->conf->limits.idle_timeout_ms);
+	/* Bytes either side sent right behind the login. */
+	relay_move(s, s->client);
+	relay_move(s, s->backend);
+	return 0;
+}
+
+void
+relay_idle_check(struct session *s)
+{
+	uint64_t	idle = now_ms() - s->last_active_ms;
+	int		limit = s->worker->conf->limits.idle_timeout_ms;
+
+	if (idle >= (uint64_t)limit) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	session_timer(s, limit - (int)idle);
+}

@@ -1,0 +1,299 @@
+/* Session lifecycle: accept, state, timer, close and the summary line. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lookup/lookup.h"
+#include "proxy/imap.h"
+#include "proxy/imap_backend.h"
+#include "proxy/relay.h"
+#include "proxy/session.h"
+#include "src/conf.h"
+#include "src/log.h"
+#include "src/util.h"
+#include "src/worker.h"
+
+#define CLOSE_FLUSH_MS	5000	/* how long a last answer may take */
+
+static const char *const state_names[] = {
+	[SESS_PREAUTH] = "preauth",
+	[SESS_LOOKUP] = "lookup",
+	[SESS_AUTH_DELAY] = "auth-delay",
+	[SESS_BACKEND_CONNECT] = "backend-connect",
+	[SESS_BACKEND_LOGIN] = "backend-login",
+	[SESS_RELAY] = "relay",
+	[SESS_CLOSING] = "closing",
+};
+_Static_assert(sizeof(state_names) / sizeof(state_names[0]) ==
+    SESS_STATE_COUNT, "a session state has no name");
+
+static void	session_timer_cb(evutil_socket_t, short, void *);
+static void	session_client_event_cb(struct bufferevent *, short, void *);
+static void	session_client_read_cb(struct bufferevent *, void *);
+
+const char *
+session_state_name(enum session_state st)
+{
+	if ((unsigned)st >= SESS_STATE_COUNT)
+		return "unknown";
+	return state_names[st];
+}
+
+void
+session_set_state(struct session *s, enum session_state st)
+{
+	log_debug("session=%llu state %s -> %s", (unsigned long long)s->id,
+	    session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+void
+session_accept(struct worker *w, int fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	struct session	*s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("session: refusing a connection");
+		close(fd);
+		return;
+	}
+	s->worker = w;
+	s->id = w->next_session_id++;
+	s->state = SESS_PREAUTH;
+	s->start_ms = s->last_active_ms = now_ms();
+	sockaddr_format(sa, s->client_addr, sizeof(s->client_addr));
+	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->timer = evtimer_new(w->base, session_timer_cb, s);
+	if (s->client == NULL || s->timer == NULL) {
+		log_warnx("session: out of memory, refusing %s",
+		    s->client_addr);
+		if (s->client != NULL)
+			bufferevent_free(s->client);
+		else
+			close(fd);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		free(s);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	w->nsessions++;
+	w->counters.sessions_total++;
+	log_debug("session=%llu connect from %s", (unsigned long long)s->id,
+	    s->client_addr);
+	bufferevent_setcb(s->client, session_client_read_cb, NULL,
+	    session_client_event_cb, s);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	imap_client_start(s);
+}
+
+void
+session_timer(struct session *s, int ms)
+{
+	struct timeval	tv;
+
+	if (ms < 0) {
+		evtimer_del(s->timer);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->timer, &tv);
+}
+
+static void
+session_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct session	*s = arg;
+
+	switch (s->state) {
+	case SESS_PREAUTH:
+		imap_client_timeout(s);
+		break;
+	case SESS_LOOKUP:
+	case SESS_AUTH_DELAY:
+		imap_client_timer(s);
+		break;
+	case SESS_BACKEND_CONNECT:
+	case SESS_BACKEND_LOGIN:
+		imap_backend_timeout(s);
+		break;
+	case SESS_RELAY:
+		relay_idle_check(s);
+		break;
+	case SESS_CLOSING:
+	case SESS_STATE_COUNT:
+		session_close(s, s->end_reason != NULL ? s->end_reason :
+		    "flush timed out");
+		break;
+	}
+}
+
+static void
+session_client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (s->state == SESS_PREAUTH)
+		imap_client_read(s);
+	else
+		imap_client_read_waiting(s);
+}
+
+static void
+session_client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	if (what & BEV_EVENT_EOF)
+		session_close(s, "client closed");
+	else if (what & BEV_EVENT_ERROR)
+		session_close(s, "client connection error");
+}
+
+int
+session_send(struct session *s, const char *data, size_t len)
+{
+	if (bufferevent_write(s->client, data, len) == -1)
+		return session_close(s, "out of memory");
+	s->last_active_ms = now_ms();
+	return 0;
+}
+
+int
+session_sendf(struct session *s, const char *fmt, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, fmt);
+	r = evbuffer_add_vprintf(bufferevent_get_output(s->client), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return session_close(s, "out of memory");
+	return 0;
+}
+
+void
+session_forget_credentials(struct session *s)
+{
+	size_t	i;
+
+	free_secret(&s->password);
+	for (i = 0; i < s->npieces; i++) {
+		wipe(s->login_pieces[i], s->login_piece_len[i]);
+		free(s->login_pieces[i]);
+		s->login_pieces[i] = NULL;
+	}
+	s->npieces = s->next_piece = 0;
+}
+
+static void
+session_log_summary(struct session *s)
+{
+	char	user[200];
+	double	secs = (double)(now_ms() - s->start_ms) / 1000.0;
+
+	if (s->user != NULL)
+		log_escape(s->user, strlen(s->user), user, sizeof(user));
+	else
+		strcpy(user, "-");
+	log_info("session=%llu proto=imap client=%s user=%s backend=%s "
+	    "in=%llu out=%llu duration=%.3fs end=\"%s\"",
+	    (unsigned long long)s->id, s->client_addr, user,
+	    s->backend_addr[0] != '\0' ? s->backend_addr : "-",
+	    (unsigned long long)s->bytes_in,
+	    (unsigned long long)s->bytes_out, secs, s->end_reason);
+}
+
+int
+session_close(struct session *s, const char *reason)
+{
+	struct worker	*w = s->worker;
+
+	if (s->closed)
+		return -1;
+	s->closed = 1;
+	if (s->end_reason == NULL || s->state != SESS_CLOSING)
+		s->end_reason = reason;
+	session_log_summary(s);
+	lookup_cancel(&s->lookup);
+	evtimer_del(s->timer);
+	if (s->backend != NULL) {
+		bufferevent_free(s->backend);
+		s->backend = NULL;
+	}
+	if (s->client != NULL) {
+		bufferevent_free(s->client);
+		s->client = NULL;
+	}
+	session_forget_credentials(s);
+	TAILQ_REMOVE(&w->sessions, s, entry);
+	w->nsessions--;
+	TAILQ_INSERT_TAIL(&w->dead, s, entry);
+	event_active(w->reap, EV_TIMEOUT, 0);
+	return -1;
+}
+
+static void
+session_flushed_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		session_close(s, s->end_reason);
+}
+
+static void
+session_closing_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	session_close(s, s->end_reason);
+}
+
+int
+session_close_after_flush(struct session *s, const char *reason)
+{
+	if (s->closed)
+		return -1;
+	lookup_cancel(&s->lookup);
+	if (s->backend != NULL) {
+		bufferevent_free(s->backend);
+		s->backend = NULL;
+	}
+	s->end_reason = reason;
+	session_set_state(s, SESS_CLOSING);
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
+		return session_close(s, reason);
+	bufferevent_disable(s->client, EV_READ);
+	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->client, NULL, session_flushed_cb,
+	    session_closing_event_cb, s);
+	session_timer(s, CLOSE_FLUSH_MS);
+	return -1;
+}
+
+void
+session_close_now(struct session *s, const char *reason)
+{
+	session_close(s, reason);
+}
+
+void
+session_free(struct session *s)
+{
+	free(s->user);
+	event_free(s->timer);
+	free(s);
+}

@@ -1,0 +1,72 @@
+#!/bin/sh
+# ferry integration tests: the entry point `make check` runs.
+#
+# Starts a private slapd, two Dovecot servers and ferryd on random loopback
+# addresses (tests/integration/ferrytest.py) and runs test_imap.py against
+# them.  make sets FERRYD (the ferryd under test) and FERRY_SRCDIR; run by
+# hand, FERRYD defaults to ./ferryd when present (a build directory), else to
+# $FERRY_SRCDIR/build/ferryd.
+#
+#   SKIP_INTEGRATION=1   skip (exit 77)
+#   KEEP_TMP=1           keep the temporary directory with all logs
+#
+# Exit status: the tests' (0 all passed, 1 a failure); 77 skipped (asked to,
+# or packages missing and not root to install them); 99 no ferryd binary.
+set -u
+
+if [ "${SKIP_INTEGRATION:-0}" = 1 ]; then
+	echo "run.sh: SKIP_INTEGRATION=1, integration tests skipped"
+	exit 77
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${FERRY_SRCDIR:=$(cd "$here/../.." && pwd)}"
+if [ -z "${FERRYD:-}" ]; then
+	if [ -x ./ferryd ]; then
+		FERRYD=$(pwd)/ferryd
+	else
+		FERRYD=$FERRY_SRCDIR/build/ferryd
+	fi
+fi
+export FERRYD FERRY_SRCDIR
+
+if [ ! -x "$FERRYD" ]; then
+	echo "run.sh: no ferryd at $FERRYD (build it, or set FERRYD)"
+	exit 99
+fi
+
+# What the tests need from Debian: slapd, ldap-utils, dovecot-imapd,
+# dovecot-pop3d, python3.  Install it when missing (root only).
+need_install() {
+	for f in /usr/sbin/slapd /usr/bin/ldapadd /usr/bin/ldapmodify \
+	    /usr/bin/ldapsearch /usr/sbin/dovecot /usr/lib/dovecot/imap \
+	    /usr/lib/dovecot/imap-login /usr/lib/dovecot/pop3; do
+		[ -x "$f" ] || return 0
+	done
+	command -v python3 >/dev/null 2>&1 || return 0
+	return 1
+}
+if need_install; then
+	if [ "$(id -u)" = 0 ]; then
+		"$FERRY_SRCDIR/tests/install-deps.sh" test || exit 99
+	else
+		echo "run.sh: slapd/ldap-utils/dovecot/python3 missing; run" \
+		    "tests/install-deps.sh as root. Skipping."
+		exit 77
+	fi
+fi
+
+echo "run.sh: ferryd under test: $FERRYD"
+# A safety net over the per-step timeouts inside the tests: SIGTERM lets the
+# harness stop every server it started.
+if command -v timeout >/dev/null 2>&1; then
+	timeout -k 15 300 python3 "$here/test_imap.py" "$@"
+else
+	python3 "$here/test_imap.py" "$@"
+fi
+rc=$?
+case $rc in
+0) exit 0 ;;
+124) echo "run.sh: integration tests timed out"; exit 1 ;;
+*) exit 1 ;;
+esac
