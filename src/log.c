@@ -146,7 +146,7 @@ log_escape(const char *s, size_t len, char *out, size_t outsz)
 		return out;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			if (o + 1 >= outsz)
 				break;
 			out[o++] = (char)c;

@@ -20,7 +20,7 @@ void	fatal(const char *, ...)
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
-/* Copy s[0..len) into out with every byte outside printable ASCII, and
+/* Copy s[0..len) into out with every byte outside printable ASCII, space,
  * '"' and '\', written as \xNN; truncated to fit; returns out. */
 char	*log_escape(const char *s, size_t len, char *out, size_t outsz);
 

@@ -65,6 +65,8 @@ for _i in range(1, 21):
 LDAP_ROOT_PW = "ldap-root-Pw.ad31"
 LDAP_FERRY_PW = "ldap-ferry-Pw.fe55"
 
+PREAUTH_TIMEOUT = 8  # seconds; ferryd's limits.preauth-timeout here
+
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
@@ -101,13 +103,18 @@ def _err_text(e):
 
 # ---------------------------------------------------------------- processes
 
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded before any fork
+    _PRCTL = _LIBC.prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
 def _pdeathsig():
-    """preexec_fn: the child is killed if the harness dies without cleanup."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    """preexec_fn: the child is killed if the harness dies without cleanup
+    (e.g. SIGKILL); the normal path stops every child by its PID."""
+    if _PRCTL is not None:
+        _PRCTL(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
 
 
 class Proc:
@@ -130,6 +137,14 @@ class Proc:
             self.argv, stdin=subprocess.DEVNULL, stdout=self._logf,
             stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
             preexec_fn=_pdeathsig)
+
+    def tail(self, lines=15):
+        try:
+            with open(self.logpath, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     @property
     def pid(self):
@@ -253,8 +268,9 @@ def wait_until(what, fn, timeout, proc=None, interval=0.1):
         except Exception as e:  # noqa: BLE001 - remembered for the message
             last = e
         if proc is not None and not proc.running():
-            raise HarnessError("%s: process exited (status %s)" % (
-                what, proc.popen.returncode if proc.popen else "?"))
+            raise HarnessError("%s: process exited (status %s); %s:\n%s" % (
+                what, proc.popen.returncode if proc.popen else "?",
+                proc.logpath, proc.tail()))
         if time.monotonic() >= deadline:
             raise HarnessError("%s: not ready after %.0fs (%s)" % (
                 what, timeout, last))
@@ -407,6 +423,7 @@ pidfile {d}/slapd.pid
 argsfile {d}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload syncprov
 loglevel stats
 
 database mdb
@@ -417,6 +434,9 @@ rootpw {rootpw}
 directory {d}/db
 index objectClass eq
 index uid,mail eq
+index entryCSN,entryUUID eq
+# RFC 4533 content synchronisation, for a ferry that follows changes
+overlay syncprov
 
 access to attrs=userPassword
     by anonymous auth
@@ -427,6 +447,7 @@ access to *
 """.format(d=d, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=LDAP_ROOT_PW,
            ferrydn=FERRY_DN)
         with open(os.path.join(d, "slapd.conf"), "w") as f:
+            os.fchmod(f.fileno(), 0o600)  # holds rootpw
             f.write(conf)
         self.procs["slapd"] = Proc(
             "slapd", [self.slapd_bin, "-d", "256", "-h", self.ldap_uri + "/",
@@ -555,16 +576,25 @@ userPassword: {ferrypw}
         users = os.path.join(d, "users")
         with open(users, "w") as f:
             f.writelines(lines)
-        os.chmod(users, 0o644)
+        # read by Dovecot's auth process, which runs as the dovecot user
+        if os.geteuid() == 0:
+            try:
+                os.chown(users, 0, grp.getgrnam("dovecot").gr_gid)
+                os.chmod(users, 0o640)
+            except KeyError:
+                os.chmod(users, 0o644)
+        else:
+            os.chmod(users, 0o600)
         root = os.geteuid() == 0
         me = pwd.getpwuid(os.geteuid()).pw_name
         nonroot = "" if root else """
 default_login_user = {me}
 default_internal_user = {me}
+default_internal_group = {mygroup}
 service anvil {{
   chroot =
 }}
-""".format(me=me)
+""".format(me=me, mygroup=grp.getgrgid(os.getegid()).gr_name)
         login_chroot = "" if root else "  chroot =\n"
         conf = """\
 # ferry integration test: Dovecot server {s}
@@ -701,12 +731,12 @@ backend-defaults {{ connect-timeout 2s  login-timeout 5s }}
 
 limits {{
     auth-failure-delay 100ms
-    preauth-timeout 30s
+    preauth-timeout {preauth}s
     auth-failures 3
 }}
 """.format(addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
            lport=self.ldap_port, ferrydn=FERRY_DN, secret=secret,
-           people=PEOPLE, filter=FILTER)
+           people=PEOPLE, filter=FILTER, preauth=PREAUTH_TIMEOUT)
         self.ferry_conf = self.path("ferry.conf")
         with open(self.ferry_conf, "w") as f:
             f.write(conf)
@@ -727,6 +757,10 @@ limits {{
         except HarnessError as e:
             raise HarnessError("%s\n--- ferryd log:\n%s" % (
                 e, self.ferry_log_tail()))
+
+    def stop_ferry(self):
+        """Stops ferryd (SIGTERM); returns (exit status, how it ended)."""
+        return self.procs["ferryd"].stop(timeout=10)
 
     # ------------------------------------------------------ IMAP clients
     def imap(self, timeout=10, server=None):

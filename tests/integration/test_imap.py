@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
 from ferrytest import Harness, HarnessError, LoginFailed, RawIMAP  # noqa: E402
@@ -191,6 +192,19 @@ def preauth_logout(h):
     conn = h.imap()
     typ, _ = conn.logout()
     check(typ == "BYE", "imaplib logout -> %s" % typ)
+
+
+@test
+def preauth_id(h):
+    # ID is advertised in the greeting (RFC 2971)
+    c = raw(h)
+    try:
+        untagged, tagged = c.command("i1", 'ID ("name" "ferrytest")')
+        check(tagged.startswith("OK"), "ID -> %r (%r)" % (tagged, untagged))
+        untagged, tagged = c.command("i2", "ID NIL")
+        check(tagged.startswith("OK"), "ID NIL -> %r" % tagged)
+    finally:
+        c.close()
 
 
 # -------------------------------------------------------------- routing
@@ -381,6 +395,7 @@ def relay_bulk_append_fetch(h):
 
 @test
 def session_log_line(h):
+    expect_where(h, "alice", "A")
     a = re.escape(h.mailhost("A"))
     m = wait_log(h, r"^.*\buser=\"?alice\S*.*\bbackend=\S*%s.*$" % a)
     check(m, "no session line with user=alice backend=%s in ferryd's log" %
@@ -507,6 +522,55 @@ def too_long_line(h):
         c.close()
     # ferry is still fine
     expect_where(h, "alice", "A")
+
+
+@test
+def too_many_auth_failures(h):
+    # limits.auth-failures is 3: the third failure ends the connection
+    c = raw(h)
+    try:
+        seen = []
+        for i in (1, 2, 3):
+            try:
+                untagged, tagged = c.command("m%d" % i, "LOGIN alice %s" % q(
+                    "wrong-%d" % i))
+            except EOFError as e:
+                raise Fail("connection closed without * BYE after %d "
+                           "failures (%s)" % (i, e))
+            seen.append((untagged, tagged))
+            if i < 3:
+                check(tagged.startswith(AUTHFAILED), "failure %d -> %r" % (
+                    i, tagged))
+        untagged, tagged = seen[-1]
+        rest = c.readline() if not any(
+            u.startswith(b"* BYE") for u in untagged) else b""
+        check(any(u.startswith(b"* BYE") for u in untagged) or
+              rest.startswith(b"* BYE"),
+              "no * BYE after 3 failures: %r %r %r" % (untagged, tagged,
+                                                       rest))
+        check(c.at_eof(5), "connection still open after * BYE")
+    finally:
+        c.close()
+
+
+@test
+def preauth_timeout(h):
+    limit = ferrytest.PREAUTH_TIMEOUT
+    c = raw(h, timeout=limit + 6)
+    t0 = time.monotonic()
+    try:
+        line = c.readline()
+        dt = time.monotonic() - t0
+        check(line.startswith(b"* BYE"), "idle pre-auth connection got %r "
+              "after %.1fs, want * BYE" % (line, dt))
+        check(limit - 1 <= dt <= limit + 3, "* BYE after %.1fs, "
+              "preauth-timeout is %ds" % (dt, limit))
+        check(c.at_eof(3), "connection open after * BYE")
+    except socket.timeout:
+        raise Fail("idle pre-auth connection still open after %.0fs "
+                   "(preauth-timeout %ds)" % (time.monotonic() - t0, limit))
+    finally:
+        c.close()
 
 
 # ------------------------------------------------------------------ main
