@@ -61,7 +61,7 @@ struct ldap_uri {
 	int		 usable;
 	int		 ipc;		/* ldapi:// */
 	char		*host;		/* host, or ldapi:// path */
-	char		 port[8];
+	char		 port[12];
 };
 
 TAILQ_HEAD(search_list, ldap_conn_search);
