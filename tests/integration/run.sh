@@ -2,7 +2,7 @@
 # ferry integration tests: the entry point `make check` runs.
 #
 # Starts a private slapd, two Dovecot servers and ferryd on random loopback
-# addresses (tests/integration/ferrytest.py) and runs test_imap.py against
+# addresses (tests/integration/ferrytest.py) and runs every test_*.py against
 # them.  make sets FERRYD (the ferryd under test) and FERRY_SRCDIR; run by
 # hand, FERRYD defaults to ./ferryd when present (a build directory), else to
 # $FERRY_SRCDIR/build/ferryd.
@@ -57,16 +57,30 @@ if need_install; then
 fi
 
 echo "run.sh: ferryd under test: $FERRYD"
-# A safety net over the per-step timeouts inside the tests: SIGTERM lets the
-# harness stop every server it started.
-if command -v timeout >/dev/null 2>&1; then
-	timeout -k 15 300 python3 "$here/test_imap.py" "$@"
-else
-	python3 "$here/test_imap.py" "$@"
-fi
-rc=$?
-case $rc in
-0) exit 0 ;;
-124) echo "run.sh: integration tests timed out"; exit 1 ;;
-*) exit 1 ;;
-esac
+# Every test_*.py file starts its own servers.  A safety net over the
+# per-step timeouts inside the tests: SIGTERM lets each harness stop
+# every server it started.
+passed=0
+failed=0
+rc=0
+for t in "$here"/test_*.py; do
+	echo "== $(basename "$t")"
+	out=$(mktemp)
+	timeout -k 15 300 python3 "$t" "$@" 2>&1 | tee "$out"
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "run.sh: $(basename "$t") ended without a result"
+		failed=$((failed + 1))
+		rc=1
+		continue
+	fi
+	n=${line%% passed*}
+	m=${line#*, }
+	m=${m%% failed*}
+	passed=$((passed + n))
+	failed=$((failed + m))
+	[ "$m" -eq 0 ] || rc=1
+done
+echo "$passed passed, $failed failed"
+exit $rc
