@@ -21,6 +21,7 @@
 
 #include <ldap.h>
 #include <openldap.h>
+#include <sasl/sasl.h>
 
 #include "lookup/ldap_conn.h"
 #include "src/conf.h"
@@ -39,6 +40,7 @@ enum conn_state {
 	CONN_IDLE,		/* down; connect on the next kick */
 	CONN_RESOLVING,
 	CONN_CONNECTING,
+	CONN_STARTTLS,		/* waiting for the StartTLS answer */
 	CONN_BINDING,
 	CONN_BOUND,
 	CONN_BACKOFF,		/* down; waiting for the retry timer */
@@ -49,6 +51,7 @@ static const char *const conn_state_names[] = {
 	[CONN_IDLE] = "idle",
 	[CONN_RESOLVING] = "resolving",
 	[CONN_CONNECTING] = "connecting",
+	[CONN_STARTTLS] = "starttls",
 	[CONN_BINDING] = "binding",
 	[CONN_BOUND] = "bound",
 	[CONN_BACKOFF] = "backoff",
@@ -60,6 +63,7 @@ struct ldap_uri {
 	const char	*uri;		/* the configuration's string */
 	int		 usable;
 	int		 ipc;		/* ldapi:// */
+	int		 tls;		/* ldaps:// */
 	char		*host;		/* host, or ldapi:// path */
 	char		 port[12];
 };
@@ -81,6 +85,8 @@ struct ldap_conn_search {
 	char			*dn;		/* from ldap_get_dn() */
 	char			*value;
 	size_t			 vlen;
+	char			*login;		/* login-attribute value */
+	size_t			 llen;
 	char			 reason[128];
 	char			 filter[];
 };
@@ -89,7 +95,10 @@ struct ldap_conn {
 	struct event_base	*base;
 	struct evdns_base	*dns;
 	const struct conf_ldap	*conf;
-	const char		*attrs[2];
+	const char		*attrs[3];
+	size_t			 nsent;		/* on the sent list */
+	struct event		*failback;	/* back to the first URI */
+	int			 tls_msgid;
 	struct ldap_uri		 uris[CONF_MAX_URIS];
 	size_t			 nuris;
 	size_t			 cur;		/* URI being tried */
@@ -112,12 +121,15 @@ struct ldap_conn {
 	struct event		*timer;		/* resolve/bind/retry */
 	struct search_list	 pending;	/* not sent yet */
 	struct search_list	 sent;		/* awaiting answers */
+	struct ldap_conn_hooks	 hooks;		/* see ldap_conn.h */
+	void			*hooks_arg;
 };
 
 static void	conn_try_uri(struct ldap_conn *);
 static void	conn_next_addr(struct ldap_conn *);
 static void	conn_addr_failed(struct ldap_conn *, const char *);
 static void	conn_lost(struct ldap_conn *, const char *);
+static void	conn_bound(struct ldap_conn *);
 static void	conn_io_cb(evutil_socket_t, short, void *);
 static void	conn_read_cb(evutil_socket_t, short, void *);
 
@@ -174,6 +186,7 @@ search_free(struct ldap_conn_search *s)
 	if (s->dn != NULL)
 		ldap_memfree(s->dn);
 	free(s->value);
+	free(s->login);
 	free(s);
 }
 
@@ -183,15 +196,25 @@ search_finish(struct ldap_conn_search *s, enum ldap_conn_status status,
     const char *reason)
 {
 	struct ldap_conn_result	res;
+	struct ldap_conn	*c = s->conn;
 
 	TAILQ_REMOVE(s->list, s, entry);
+	if (s->list == &c->sent) {
+		c->nsent--;
+		/* Room for a queued search. */
+		if (!TAILQ_EMPTY(&c->pending))
+			conn_kick(c);
+	}
 	memset(&res, 0, sizeof(res));
 	res.status = status;
 	res.reason = reason;
+	res.noattr = status == LDAP_CONN_NOTFOUND && s->noattr;
 	if (status == LDAP_CONN_FOUND) {
 		res.dn = s->dn != NULL ? s->dn : "";
 		res.value = s->value;
 		res.len = s->vlen;
+		res.login = s->login;
+		res.login_len = s->llen;
 	}
 	s->cb(&res, s->arg);
 	search_free(s);
@@ -211,6 +234,8 @@ fail_list(struct search_list *list, const char *reason)
 static void
 conn_close_link(struct ldap_conn *c)
 {
+	if (c->state == CONN_BOUND && c->ld != NULL && c->hooks.down != NULL)
+		c->hooks.down(c->hooks_arg);
 	if (c->io != NULL) {
 		event_free(c->io);
 		c->io = NULL;
@@ -427,14 +452,156 @@ conn_addr_failed(struct ldap_conn *c, const char *why)
 	conn_next_addr(c);
 }
 
+/* libsasl2 asks for what the configuration has; never the terminal. */
+static int
+sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
+{
+	struct ldap_conn	*c = defaults;
+	const struct conf_ldap	*conf = c->conf;
+	sasl_interact_t		*i;
+	const char		*v;
+
+	(void)ld;
+	(void)flags;
+	for (i = in; i->id != SASL_CB_LIST_END; i++) {
+		switch (i->id) {
+		case SASL_CB_AUTHNAME:
+			v = conf->sasl_authcid;
+			break;
+		case SASL_CB_USER:
+			v = conf->sasl_authzid;
+			break;
+		case SASL_CB_PASS:
+			v = conf->bind_password;
+			break;
+		case SASL_CB_GETREALM:
+			v = conf->sasl_realm;
+			break;
+		default:
+			v = NULL;
+			break;
+		}
+		if (v == NULL)
+			v = i->defresult != NULL ? i->defresult : "";
+		i->result = v;
+		i->len = (unsigned)strlen(v);
+	}
+	return LDAP_SUCCESS;
+}
+
+/*
+ * One step of a SASL bind: the first with msg NULL, then one per server
+ * reply (ldap_bind(3): ldap_sasl_interactive_bind is called again with
+ * each result until it stops answering LDAP_SASL_BIND_IN_PROGRESS).
+ */
+static void
+conn_sasl_step(struct ldap_conn *c, LDAPMessage *msg)
+{
+	const char	*rmech = NULL;
+	char		 why[256];
+	int		 rc;
+
+	rc = ldap_sasl_interactive_bind(c->ld, NULL, c->conf->sasl_mech,
+	    NULL, NULL, LDAP_SASL_QUIET, sasl_interact, c, msg, &rmech,
+	    &c->bind_msgid);
+	if (rc == LDAP_SASL_BIND_IN_PROGRESS)
+		return;
+	if (rc == LDAP_SUCCESS) {
+		conn_bound(c);
+		return;
+	}
+	snprintf(why, sizeof(why), "SASL %s bind: %s", c->conf->sasl_mech,
+	    ldap_err2string(rc));
+	conn_addr_failed(c, why);
+}
+
+static void
+conn_bind_start(struct ldap_conn *c)
+{
+	const struct conf_ldap	*conf = c->conf;
+	struct berval		 cred;
+	struct timeval		 tv;
+	const char		*dn = "";
+	int			 rc;
+
+	tv = ms_tv(conf->bind_timeout_ms > 0 ? conf->bind_timeout_ms :
+	    conf->timeout_ms);
+	conn_set_state(c, CONN_BINDING);
+	evtimer_add(c->timer, &tv);
+	if (conf->sasl_mech != NULL) {
+		conn_sasl_step(c, NULL);
+		return;
+	}
+	cred.bv_val = (char *)"";
+	cred.bv_len = 0;
+	if (conf->bind_dn != NULL) {
+		dn = conf->bind_dn;
+		if (conf->bind_password != NULL) {
+			cred.bv_val = conf->bind_password;
+			cred.bv_len = strlen(conf->bind_password);
+		}
+	}
+	rc = ldap_sasl_bind(c->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+	    &c->bind_msgid);
+	if (rc != LDAP_SUCCESS)
+		conn_addr_failed(c, ldap_err2string(rc));
+}
+
+/* TLS on the link, inside libldap; see ldap_conn.h for the bound. */
+static int
+conn_install_tls(struct ldap_conn *c)
+{
+	const struct conf_ldap	*conf = c->conf;
+	struct timeval		 tv = ms_tv(conf->connect_timeout_ms);
+	char			 why[256];
+	char			*msg = NULL;
+	int			 rc, req, zero = 0;
+
+	req = conf->tls_verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER;
+	if (conf->tls_ca_file != NULL)
+		ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
+		    conf->tls_ca_file);
+	ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req);
+	ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+	ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
+	if ((rc = ldap_install_tls(c->ld)) == LDAP_SUCCESS)
+		return 0;
+	ldap_get_option(c->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
+	snprintf(why, sizeof(why), "TLS: %s%s%s%s", ldap_err2string(rc),
+	    msg != NULL ? " (" : "", msg != NULL ? msg : "",
+	    msg != NULL ? ")" : "");
+	if (msg != NULL)
+		ldap_memfree(msg);
+	conn_addr_failed(c, why);
+	return -1;
+}
+
+static void
+conn_starttls_result(struct ldap_conn *c, LDAPMessage *msg)
+{
+	char	why[160];
+	int	rc, err;
+
+	rc = ldap_parse_result(c->ld, msg, &err, NULL, NULL, NULL, NULL, 0);
+	if (rc != LDAP_SUCCESS)
+		err = rc;
+	if (err != LDAP_SUCCESS) {
+		snprintf(why, sizeof(why), "StartTLS: %s",
+		    ldap_err2string(err));
+		conn_addr_failed(c, why);
+		return;
+	}
+	evtimer_del(c->timer);
+	if (conn_install_tls(c) == 0)
+		conn_bind_start(c);
+}
+
 static void
 conn_bind(struct ldap_conn *c)
 {
 	const struct conf_ldap	*conf = c->conf;
 	struct ldap_uri		*u = &c->uris[c->cur];
-	struct berval		 cred;
 	struct timeval		 tv = ms_tv(conf->timeout_ms);
-	const char		*dn = "";
 	int			 rc, v3 = LDAP_VERSION3;
 
 	rc = ldap_init_fd(c->fd, u->ipc ? LDAP_PROTO_IPC : LDAP_PROTO_TCP,
@@ -447,30 +614,28 @@ conn_bind(struct ldap_conn *c)
 	ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
 	/* Chasing a referral would connect synchronously. */
 	ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-
-	cred.bv_val = (char *)"";
-	cred.bv_len = 0;
-	if (conf->bind_dn != NULL) {
-		dn = conf->bind_dn;
-		if (conf->bind_password != NULL) {
-			cred.bv_val = conf->bind_password;
-			cred.bv_len = strlen(conf->bind_password);
-		}
-	}
-	rc = ldap_sasl_bind(c->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
-	    &c->bind_msgid);
-	if (rc != LDAP_SUCCESS) {
-		conn_addr_failed(c, ldap_err2string(rc));
-		return;
-	}
 	c->io = event_new(c->base, c->fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
 	if (c->io == NULL || event_add(c->io, NULL) == -1) {
 		conn_addr_failed(c, "out of memory");
 		return;
 	}
-	conn_set_state(c, CONN_BINDING);
-	evtimer_add(c->timer, &tv);
+	if (u->tls) {
+		if (conn_install_tls(c) == 0)
+			conn_bind_start(c);
+		return;
+	}
+	if (conf->starttls && !u->ipc) {
+		rc = ldap_start_tls(c->ld, NULL, NULL, &c->tls_msgid);
+		if (rc != LDAP_SUCCESS) {
+			conn_addr_failed(c, ldap_err2string(rc));
+			return;
+		}
+		conn_set_state(c, CONN_STARTTLS);
+		evtimer_add(c->timer, &tv);
+		return;
+	}
+	conn_bind_start(c);
 }
 
 /* Connected or timed out. */
@@ -520,7 +685,8 @@ conn_flush(struct ldap_conn *c)
 	tv.tv_sec = (ms + 999) / 1000;
 	tv.tv_usec = 0;
 
-	while (c->state == CONN_BOUND &&
+	while (c->state == CONN_BOUND && c->nsent < (size_t)(conf->max_searches >
+	    0 ? conf->max_searches : 64) &&
 	    (s = TAILQ_FIRST(&c->pending)) != NULL) {
 		rc = ldap_search_ext(c->ld, conf->base, scope, s->filter,
 		    (char **)c->attrs, 0, NULL, NULL, &tv, 2, &msgid);
@@ -529,6 +695,7 @@ conn_flush(struct ldap_conn *c)
 			TAILQ_INSERT_TAIL(&c->sent, s, entry);
 			s->list = &c->sent;
 			s->msgid = msgid;
+			c->nsent++;
 			continue;
 		}
 		if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR) {
@@ -551,6 +718,7 @@ conn_lost(struct ldap_conn *c, const char *why)
 
 	log_warnx("ldap: %s: connection lost: %s", c->uris[c->cur].uri, why);
 	conn_close_all(c);
+	c->nsent = 0;
 	TAILQ_INIT(&failed);
 	while ((s = TAILQ_LAST(&c->sent, search_list)) != NULL) {
 		TAILQ_REMOVE(&c->sent, s, entry);
@@ -576,6 +744,8 @@ conn_lost(struct ldap_conn *c, const char *why)
 static void
 conn_bound(struct ldap_conn *c)
 {
+	struct timeval	tv;
+
 	evtimer_del(c->timer);
 	if (c->ai != NULL) {
 		evutil_freeaddrinfo(c->ai);
@@ -586,7 +756,34 @@ conn_bound(struct ldap_conn *c)
 	c->down = 0;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->bound_ms = now_ms();
+	if (c->cur > 0 && c->conf->failback_ms > 0) {
+		tv = ms_tv(c->conf->failback_ms);
+		evtimer_add(c->failback, &tv);
+	}
 	conn_flush(c);
+	if (c->state == CONN_BOUND && c->hooks.up != NULL)
+		c->hooks.up(c->ld, c->hooks_arg);
+}
+
+/* Bound to a later URI: try the first again, when nothing is waiting. */
+static void
+conn_failback_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ldap_conn	*c = arg;
+	struct timeval		 tv = ms_tv(1000);
+
+	(void)fd;
+	(void)what;
+	if (c->state != CONN_BOUND || c->cur == 0)
+		return;
+	if (!TAILQ_EMPTY(&c->sent) || !TAILQ_EMPTY(&c->pending)) {
+		evtimer_add(c->failback, &tv);
+		return;
+	}
+	log_info("ldap: trying %s again", c->uris[0].uri);
+	conn_close_all(c);
+	conn_set_state(c, CONN_IDLE);
+	conn_connect_first(c);
 }
 
 static void
@@ -598,6 +795,16 @@ search_entry(struct ldap_conn *c, struct ldap_conn_search *s,
 	if (++s->nentries > 1)
 		return;
 	s->dn = ldap_get_dn(c->ld, msg);
+	if (c->attrs[1] != NULL &&
+	    (vals = ldap_get_values_len(c->ld, msg, c->attrs[1])) != NULL) {
+		if (vals[0] != NULL && (s->login = malloc(vals[0]->bv_len +
+		    1)) != NULL) {
+			memcpy(s->login, vals[0]->bv_val, vals[0]->bv_len);
+			s->login[vals[0]->bv_len] = '\0';
+			s->llen = vals[0]->bv_len;
+		}
+		ldap_value_free_len(vals);
+	}
 	vals = ldap_get_values_len(c->ld, msg, c->attrs[0]);
 	if (vals == NULL || vals[0] == NULL)
 		s->noattr = 1;
@@ -681,8 +888,17 @@ conn_dispatch(struct ldap_conn *c, LDAPMessage *msg)
 	struct ldap_conn_search	*s;
 	int			 msgid = ldap_msgid(msg);
 
+	if (c->state == CONN_STARTTLS) {
+		if (msgid == c->tls_msgid)
+			conn_starttls_result(c, msg);
+		return;
+	}
 	if (c->state == CONN_BINDING) {
-		if (msgid == c->bind_msgid)
+		if (msgid != c->bind_msgid)
+			return;
+		if (c->conf->sasl_mech != NULL)
+			conn_sasl_step(c, msg);
+		else
 			conn_bind_result(c, msg);
 		return;
 	}
@@ -694,8 +910,11 @@ conn_dispatch(struct ldap_conn *c, LDAPMessage *msg)
 	TAILQ_FOREACH(s, &c->sent, entry)
 		if (s->msgid == msgid)
 			break;
-	if (s == NULL)
+	if (s == NULL) {
+		if (c->hooks.message != NULL)
+			c->hooks.message(c->ld, msg, c->hooks_arg);
 		return;
+	}
 	switch (ldap_msgtype(msg)) {
 	case LDAP_RES_SEARCH_ENTRY:
 		search_entry(c, s, msg);
@@ -764,6 +983,9 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CONN_BINDING:
 		conn_addr_failed(c, "bind timed out");
+		break;
+	case CONN_STARTTLS:
+		conn_addr_failed(c, "StartTLS timed out");
 		break;
 	case CONN_BACKOFF:
 		conn_connect_first(c);
@@ -836,11 +1058,14 @@ uri_init(struct ldap_uri *u, const char *uri)
 			    uri);
 		else
 			u->usable = 1;
-	} else if (strcasecmp(lud->lud_scheme, "ldap") == 0) {
+	} else if (strcasecmp(lud->lud_scheme, "ldap") == 0 ||
+	    strcasecmp(lud->lud_scheme, "ldaps") == 0) {
+		u->tls = strcasecmp(lud->lud_scheme, "ldaps") == 0;
 		u->host = xstrdup(lud->lud_host != NULL && *lud->lud_host ?
 		    lud->lud_host : "localhost");
 		snprintf(u->port, sizeof(u->port), "%d",
-		    lud->lud_port > 0 ? lud->lud_port : LDAP_PORT);
+		    lud->lud_port > 0 ? lud->lud_port : u->tls ? LDAPS_PORT :
+		    LDAP_PORT);
 		u->usable = 1;
 	} else
 		log_warnx("ldap: %s: scheme %s not supported, ignored", uri,
@@ -860,7 +1085,8 @@ ldap_conn_new(struct event_base *base, struct evdns_base *dns,
 	c->dns = dns;
 	c->conf = conf;
 	c->attrs[0] = conf->attribute != NULL ? conf->attribute : "mailHost";
-	c->attrs[1] = NULL;
+	c->attrs[1] = conf->login_attribute;
+	c->attrs[2] = NULL;
 	for (i = 0; i < conf->nuris && i < CONF_MAX_URIS; i++)
 		uri_init(&c->uris[c->nuris++], conf->uris[i]);
 	c->state = CONN_IDLE;
@@ -871,7 +1097,8 @@ ldap_conn_new(struct event_base *base, struct evdns_base *dns,
 	TAILQ_INIT(&c->sent);
 	c->kick = event_new(base, -1, 0, conn_kick_cb, c);
 	c->timer = evtimer_new(base, conn_timer_cb, c);
-	if (c->kick == NULL || c->timer == NULL)
+	c->failback = evtimer_new(base, conn_failback_cb, c);
+	if (c->kick == NULL || c->timer == NULL || c->failback == NULL)
 		fatalx("ldap_conn_new: out of memory");
 	/* Connect early so that the first login does not wait for it. */
 	conn_kick(c);
@@ -899,6 +1126,7 @@ ldap_conn_free(struct ldap_conn **cp)
 	}
 	event_free(c->kick);
 	event_free(c->timer);
+	event_free(c->failback);
 	for (i = 0; i < c->nuris; i++)
 		free(c->uris[i].host);
 	free(c);
@@ -946,5 +1174,25 @@ ldap_conn_cancel(struct ldap_conn_search **sp)
 	if (s->msgid >= 0 && c->ld != NULL)
 		ldap_abandon_ext(c->ld, s->msgid, NULL, NULL);
 	TAILQ_REMOVE(s->list, s, entry);
+	if (s->list == &c->sent) {
+		c->nsent--;
+		if (!TAILQ_EMPTY(&c->pending))
+			conn_kick(c);
+	}
 	search_free(s);
+}
+
+const char *
+ldap_conn_state(const struct ldap_conn *c, const char **uri)
+{
+	*uri = c->cur < c->nuris ? c->uris[c->cur].uri : "-";
+	return conn_state_names[c->state];
+}
+
+void
+ldap_conn_set_hooks(struct ldap_conn *c, const struct ldap_conn_hooks *h,
+    void *arg)
+{
+	c->hooks = *h;
+	c->hooks_arg = arg;
 }

@@ -1,12 +1,21 @@
 /*
  * One LDAP connection on a libevent loop, never blocking it.
  *
- * The connection walks the configured URIs in order (failover), binds
- * (simple, or anonymous), and runs one-entry searches for one attribute.
- * Searches made while it is down are queued and sent once bound; when
- * every URI has failed the queue is answered TEMPFAIL and reconnecting
- * backs off (250ms doubling to 5s).  Every search has its own timeout
- * (conf->timeout_ms), counted from ldap_conn_search().
+ * The connection walks the configured URIs in order (failover), sets
+ * up TLS (ldaps://, or StartTLS), binds (anonymous, simple, or SASL
+ * through libsasl2), and runs one-entry searches for the mailHost
+ * attribute (and the login attribute).  At most conf->max_searches are
+ * in flight; the rest wait in a queue, as do searches made while it is
+ * down.  When every URI has failed the queue is answered TEMPFAIL and
+ * reconnecting backs off (250ms doubling to 5s).  Bound to a later URI,
+ * it tries the first one again every conf->failback_ms while idle.
+ * Every search has its own timeout (conf->timeout_ms), counted from
+ * ldap_conn_search(); the bind has conf->bind_timeout_ms.
+ *
+ * The TLS handshake runs inside libldap (ldap_install_tls), which has
+ * no resumable handshake: it polls the socket itself, bounded by the
+ * connect timeout (LDAP_OPT_NETWORK_TIMEOUT).  Everything else is
+ * driven by the loop.
  *
  * Callbacks never run from inside ldap_conn_search(), ldap_conn_cancel()
  * or ldap_conn_free(); each search is answered exactly once unless it is
@@ -35,6 +44,9 @@ struct ldap_conn_result {
 	const char		*dn;		/* FOUND only */
 	const char		*value;		/* FOUND: 1st value, */
 	size_t			 len;		/*  NUL-terminated */
+	const char		*login;		/* FOUND: login-attribute */
+	size_t			 login_len;	/*  value, or NULL */
+	int			 noattr;	/* NOTFOUND: entry lacks it */
 	const char		*reason;	/* never secret */
 };
 
@@ -55,5 +67,24 @@ struct ldap_conn_search *ldap_conn_search(struct ldap_conn *,
 		    const char *filter, ldap_conn_cb *, void *arg);
 /* Abandon a search: its callback will not run.  *sp becomes NULL. */
 void		 ldap_conn_cancel(struct ldap_conn_search **sp);
+/* For status: the state's name ("bound", "backoff", ...) and the URI
+ * in use or being tried. */
+const char	*ldap_conn_state(const struct ldap_conn *, const char **uri);
+
+/*
+ * For a connection used for requests of its own (the change follower,
+ * lookup/sync.c): up runs each time it is bound, down when that link
+ * is about to go (also from ldap_conn_free), message for every message
+ * that answers no ldap_conn_search().  None may free the connection.
+ */
+struct ldap;
+struct ldapmsg;
+struct ldap_conn_hooks {
+	void	(*up)(struct ldap *, void *);
+	void	(*down)(void *);
+	void	(*message)(struct ldap *, struct ldapmsg *, void *);
+};
+void		 ldap_conn_set_hooks(struct ldap_conn *,
+		    const struct ldap_conn_hooks *, void *arg);
 
 #endif

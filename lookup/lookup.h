@@ -1,43 +1,87 @@
 /*
- * Where does a user live?  One asynchronous interface; behind it, LDAP.
+ * Where does a user live?  One asynchronous interface; behind it the
+ * user-name rules, the cache, LDAP, the map file and default backends,
+ * in that order.
  *
  * lookup_start() never calls back synchronously; the callback runs
  * exactly once per request unless the request is cancelled first, and
  * never after lookup_cancel().  The request handle is invalid once the
- * callback has run.
+ * callback has run.  Concurrent lookups of one user share one search.
  */
 #ifndef FERRY_LOOKUP_H
 #define FERRY_LOOKUP_H
 
+#include <stdint.h>
+
+#include "lookup/cache.h"
 #include "lookup/mailhost.h"
 
 struct event_base;
 struct evdns_base;
-struct conf_ldap;
+struct conf;
+struct conf_backend;
 struct lookup;
 struct lookup_req;
 
 enum lookup_status {
 	LOOKUP_OK,		/* result->host is set */
 	LOOKUP_NOTFOUND,	/* no such user, or no usable attribute */
-	LOOKUP_TEMPFAIL,	/* LDAP unreachable, timed out, or erred */
+	LOOKUP_TEMPFAIL,	/* LDAP unreachable, timed out, or erred;
+				 * or the route is refused or down */
 };
 
 struct lookup_result {
 	enum lookup_status	 status;
-	struct mailhost		 host;		/* LOOKUP_OK only */
+	struct mailhost		 host;		/* LOOKUP_OK: port 0 = default */
+	/* LOOKUP_OK: the configured backend, NULL with allow-any-host or
+	 * when no backend is configured. */
+	const struct conf_backend *backend;
+	const char		*login;		/* LOOKUP_OK: backend login */
+	const char		*source;	/* cache, ldap, map, default */
+	int			 cached;	/* from the cache: may be stale */
 	const char		*reason;	/* for the log, never secret */
+};
+
+struct lookup_stats {
+	struct cache_stats	 cache;
+	uint64_t		 searches;	/* sent to LDAP */
+	uint64_t		 coalesced;	/* joined a search in flight */
+	uint64_t		 refused;	/* mailHost not a backend */
+	size_t			 pending;	/* requests not answered yet */
+	const char		*ldap_state;	/* "bound", "backoff", "none" */
+	const char		*ldap_uri;	/* in use or being tried */
 };
 
 typedef void	lookup_cb(const struct lookup_result *, void *arg);
 
-/* conf must outlive the lookup service. */
+/* conf must outlive the lookup service.  Reads the map file (a broken
+ * one is logged and ignored). */
 struct lookup	*lookup_new(struct event_base *, struct evdns_base *,
-		    const struct conf_ldap *);
+		    const struct conf *);
 void		 lookup_free(struct lookup **);
-/* NULL only if memory runs out. */
+/* user as typed by the client.  NULL only if memory runs out. */
 struct lookup_req *lookup_start(struct lookup *, const char *user,
 		    lookup_cb *, void *arg);
+/* The same, but ask LDAP even if the cache has a fresh answer. */
+struct lookup_req *lookup_refresh(struct lookup *, const char *user,
+		    lookup_cb *, void *arg);
 void		 lookup_cancel(struct lookup_req **);
+/* Drop cached answers for user (as typed), or all when NULL. */
+size_t		 lookup_flush(struct lookup *, const char *user);
+void		 lookup_get_stats(const struct lookup *,
+		    struct lookup_stats *);
+/* Re-read the map file; -1 (old map kept) with err on failure. */
+int		 lookup_reload_map(struct lookup *, char *err, size_t);
+
+/*
+ * Backends that failed to connect: addr is "host:port" as the proxy
+ * writes it.  Marked down for the configured down-time, a backend is
+ * answered LOOKUP_TEMPFAIL at once instead of waiting for a connect
+ * timeout on every login.
+ */
+void		 lookup_backend_failed(struct lookup *, const char *addr,
+		    int down_ms);
+void		 lookup_backend_ok(struct lookup *, const char *addr);
+int		 lookup_backend_is_down(struct lookup *, const char *addr);
 
 #endif

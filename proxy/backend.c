@@ -12,6 +12,7 @@
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
 #include "proxy/session.h"
+#include "src/metrics.h"
 #include "src/worker.h"
 
 static void
@@ -22,6 +23,8 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	int		 err;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		histogram_observe(&s->worker->counters.connect_latency,
+		    metrics_now_us() - s->wait_start_us);
 		s->backend_connected(s);
 		return;
 	}
@@ -61,6 +64,7 @@ backend_connect(struct session *s, const struct mailhost *mh,
 	if (s->backend == NULL)
 		return -1;
 	bufferevent_setcb(s->backend, NULL, NULL, backend_event_cb, s);
+	s->wait_start_us = metrics_now_us();
 	if (bufferevent_socket_connect_hostname(s->backend, w->dns, AF_UNSPEC,
 	    mh->host, port) == -1) {
 		bufferevent_free(s->backend);

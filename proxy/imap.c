@@ -15,15 +15,23 @@
 #include "lookup/lookup.h"
 #include "proxy/imap.h"
 #include "proxy/imap_backend.h"
+#include "proxy/imap_id.h"
 #include "proxy/imap_parse.h"
+#include "proxy/proto.h"
 #include "proxy/relay.h"
+#include "proxy/route.h"
+#include "proxy/tls.h"
 #include "proxy/session.h"
 #include "src/conf.h"
 #include "src/log.h"
+#include "src/metrics.h"
+#include "src/moves.h"
 #include "src/util.h"
 #include "src/worker.h"
 
-#define IMAP_CAPABILITIES	"IMAP4rev1 LITERAL+ ID"
+/* Exactly what ferry does before login (PROTOCOLS.md: never more). */
+#define IMAP_CAPS	"IMAP4rev1 SASL-IR LITERAL+ ID"
+#define IMAP_CAPS_AUTH	"AUTH=PLAIN AUTH=LOGIN AUTH=OAUTHBEARER AUTH=XOAUTH2"
 #define IMAP_USER_MAX		255
 
 static int	cmd_capability(struct session *, struct imap_command *);
@@ -31,6 +39,8 @@ static int	cmd_noop(struct session *, struct imap_command *);
 static int	cmd_logout(struct session *, struct imap_command *);
 static int	cmd_id(struct session *, struct imap_command *);
 static int	cmd_login(struct session *, struct imap_command *);
+static int	cmd_starttls(struct session *, struct imap_command *);
+static int	reply_tagged(struct session *, const char *, const char *);
 
 /* What a client may do before it is logged in (RFC 3501 §6.1, §6.2). */
 static const struct imap_cmd {
@@ -42,22 +52,83 @@ static const struct imap_cmd {
 	{ "LOGOUT",	cmd_logout },
 	{ "ID",		cmd_id },
 	{ "LOGIN",	cmd_login },
+	{ "AUTHENTICATE", imap_cmd_authenticate },
+	{ "STARTTLS",	cmd_starttls },
 };
 
 static const struct conf_limits *
 limits(struct session *s)
 {
-	return &s->worker->conf->limits;
+	return &s->conf->limits;
+}
+
+int
+imap_login_allowed(struct session *s)
+{
+	return s->client_tls || s->trusted ||
+	    s->starttls != CONF_STARTTLS_REQUIRED;
+}
+
+static int
+starttls_offered(struct session *s)
+{
+	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
+	    tls_server_ready(s->worker->tls);
+}
+
+/* LOGINDISABLED and no AUTH= while cleartext logins are refused. */
+static const char *
+capabilities(struct session *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s %s", IMAP_CAPS, starttls_offered(s) ?
+	    " STARTTLS" : "", imap_login_allowed(s) ? IMAP_CAPS_AUTH :
+	    "LOGINDISABLED");
+	return buf;
 }
 
 void
 imap_client_start(struct session *s)
 {
-	if (session_send(s, "* OK [CAPABILITY " IMAP_CAPABILITIES "] "
-	    "ferry ready.\r\n", strlen("* OK [CAPABILITY "
-	    IMAP_CAPABILITIES "] ferry ready.\r\n")) == -1)
+	char	caps[256];
+
+	if (session_sendf(s, "* OK [CAPABILITY %s] ferry ready.\r\n",
+	    capabilities(s, caps, sizeof(caps))) == -1)
 		return;
 	session_timer(s, limits(s)->preauth_timeout_ms);
+}
+
+void
+imap_client_tls_done(struct session *s)
+{
+	char	desc[128];
+
+	s->client_tls = 1;
+	log_debug("session=%llu client TLS: %s", (unsigned long long)s->id,
+	    tls_describe(s->client, desc, sizeof(desc)));
+	session_set_state(s, SESS_PREAUTH);
+	/* After STARTTLS there is no second greeting (RFC 3501 §6.2.1). */
+	if (s->implicit_tls)
+		imap_client_start(s);
+	else
+		session_timer(s, limits(s)->preauth_timeout_ms);
+	if (!s->closed)
+		imap_client_read(s);
+}
+
+static int
+cmd_starttls(struct session *s, struct imap_command *cmd)
+{
+	if (cmd->nargs != 0 || !starttls_offered(s)) {
+		if (reply_tagged(s, cmd->tag, s->client_tls ?
+		    "BAD TLS is already active." : cmd->nargs != 0 ?
+		    "BAD STARTTLS takes no arguments." :
+		    "BAD STARTTLS is not available here.") == -1)
+			return -1;
+		return imap_count_bad(s);
+	}
+	if (reply_tagged(s, cmd->tag, "OK Begin TLS negotiation now.") == -1)
+		return -1;
+	return session_starttls(s);
 }
 
 static size_t
@@ -73,8 +144,8 @@ reply_tagged(struct session *s, const char *tag, const char *text)
 	    text);
 }
 
-static int
-count_bad_command(struct session *s)
+int
+imap_count_bad(struct session *s)
 {
 	if (++s->bad_commands < limits(s)->bad_commands)
 		return 0;
@@ -89,7 +160,10 @@ cmd_capability(struct session *s, struct imap_command *cmd)
 	if (cmd->nargs != 0)
 		return reply_tagged(s, cmd->tag, "BAD CAPABILITY takes no "
 		    "arguments.");
-	if (session_sendf(s, "* CAPABILITY " IMAP_CAPABILITIES "\r\n") == -1)
+	char	caps[256];
+
+	if (session_sendf(s, "* CAPABILITY %s\r\n",
+	    capabilities(s, caps, sizeof(caps))) == -1)
 		return -1;
 	return reply_tagged(s, cmd->tag, "OK Capability completed.");
 }
@@ -134,8 +208,11 @@ cmd_id(struct session *s, struct imap_command *cmd)
 		if (reply_tagged(s, cmd->tag, "BAD Invalid ID arguments.") ==
 		    -1)
 			return -1;
-		return count_bad_command(s);
+		return imap_count_bad(s);
 	}
+	/* Kept for the backend, which may log what the client is. */
+	free(s->client_id);
+	s->client_id = imap_id_from_client(cmd);
 	if (session_sendf(s, "* ID (\"name\" \"ferry\" \"version\" \"%s\")"
 	    "\r\n", PACKAGE_VERSION) == -1)
 		return -1;
@@ -161,7 +238,6 @@ static int
 cmd_login(struct session *s, struct imap_command *cmd)
 {
 	struct imap_arg	*u = &cmd->args[0], *p = &cmd->args[1];
-	int		 ldap_ms;
 
 	if (cmd->nargs != 2 || u->type == IMAP_ARG_LIST_BEGIN ||
 	    u->type == IMAP_ARG_LIST_END || p->type == IMAP_ARG_LIST_BEGIN ||
@@ -169,24 +245,37 @@ cmd_login(struct session *s, struct imap_command *cmd)
 		if (reply_tagged(s, cmd->tag, "BAD LOGIN expects a user name "
 		    "and a password.") == -1)
 			return -1;
-		return count_bad_command(s);
+		return imap_count_bad(s);
 	}
+	if (!imap_login_allowed(s))
+		return reply_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] "
+		    "Plaintext login is disabled: use STARTTLS first.");
 	free(s->user);
 	s->user = strndup(u->data, u->len);
 	s->password = strndup(p->data, p->len);
 	if (s->user == NULL || s->password == NULL)
 		return session_close(s, "out of memory");
 	strcpy(s->tag, cmd->tag);
-	s->backend_addr[0] = '\0';
+	s->auth_mech = -1;
 	/* A name LDAP could never hold fails like any unknown user. */
 	if (!valid_user(u->data, u->len) || memchr(p->data, '\0', p->len))
 		return imap_login_failed(s, IMAP_FAIL_AUTH,
 		    "invalid user name or password bytes", NULL);
+	return imap_login_begin(s);
+}
+
+int
+imap_login_begin(struct session *s)
+{
+	int	ldap_ms;
+
+	s->backend_addr[0] = '\0';
 	session_set_state(s, SESS_LOOKUP);
 	/* The lookup answers within its own timeouts; this is a backstop. */
 	ldap_ms = s->worker->conf->ldap.connect_timeout_ms +
 	    2 * s->worker->conf->ldap.timeout_ms + 1000;
 	session_timer(s, ldap_ms);
+	s->wait_start_us = metrics_now_us();
 	s->lookup = lookup_start(s->worker->lookup, s->user,
 	    login_lookup_done, s);
 	if (s->lookup == NULL)
@@ -201,8 +290,18 @@ login_lookup_done(const struct lookup_result *res, void *arg)
 	struct session	*s = arg;
 
 	s->lookup = NULL;
+	histogram_observe(&s->worker->counters.lookup_latency,
+	    metrics_now_us() - s->wait_start_us);
 	switch (res->status) {
 	case LOOKUP_OK:
+		/* ferryctl hold: the final copy of a move is running. */
+		if (moves_held(s->worker->moves, s->user)) {
+			imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+			    "user on hold", NULL);
+			break;
+		}
+		if (route_accept(s, res) == -1)
+			break;
 		imap_backend_start(s, &res->host);
 		break;
 	case LOOKUP_NOTFOUND:
@@ -222,6 +321,9 @@ back_to_preauth(struct session *s)
 {
 	session_set_state(s, SESS_PREAUTH);
 	s->tag[0] = '\0';
+	s->auth_mech = -1;
+	free(s->master_user);
+	s->master_user = NULL;
 	session_timer(s, limits(s)->preauth_timeout_ms);
 	/* Commands the client pipelined behind the LOGIN. */
 	imap_client_read(s);
@@ -243,6 +345,7 @@ imap_login_failed(struct session *s, enum imap_failure kind,
 	    sizeof(user));
 	if (kind == IMAP_FAIL_AUTH) {
 		s->worker->counters.logins_failed++;
+		session_auth_failed(s);
 		log_info("session=%llu client=%s user=%s login failed: %s",
 		    (unsigned long long)s->id, s->client_addr, user, why);
 		/* The same delay for unknown users and bad passwords. */
@@ -338,7 +441,7 @@ dispatch(struct session *s, struct imap_command *cmd)
 	if (session_sendf(s, "%s BAD %s\r\n", cmd->tag,
 	    "Unknown command or not allowed before login.") == -1)
 		return -1;
-	return count_bad_command(s);
+	return imap_count_bad(s);
 }
 
 void
@@ -358,6 +461,12 @@ imap_client_read(struct session *s)
 		in = bufferevent_get_input(s->client);
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
+		if (s->sasl_step > 0) {
+			/* AUTHENTICATE: raw response lines, not commands. */
+			if (imap_auth_read(s) == 1)
+				return;
+			continue;
+		}
 		buf = (const char *)evbuffer_pullup(in, -1);
 		imap_command_init(&cmd);
 		st = imap_parse_command(buf, len, &lim, &cmd);
@@ -387,7 +496,7 @@ imap_client_read(struct session *s)
 			r = session_sendf(s, "%s BAD %s\r\n",
 			    cmd.tag[0] != '\0' ? cmd.tag : "*", cmd.error);
 			if (r == 0)
-				count_bad_command(s);
+				imap_count_bad(s);
 			break;
 		case IMAP_PARSE_OK:
 			evbuffer_drain(in, cmd.consumed);
@@ -399,3 +508,32 @@ imap_client_read(struct session *s)
 		imap_command_clear(&cmd);
 	}
 }
+
+static int
+imap_proto_login_failed(struct session *s, enum login_failure kind,
+    const char *why, const char *backend_text)
+{
+	return imap_login_failed(s, kind == LOGIN_FAIL_AUTH ? IMAP_FAIL_AUTH :
+	    IMAP_FAIL_UNAVAILABLE, why, backend_text);
+}
+
+static int
+imap_goodbye(struct session *s, const char *text)
+{
+	return session_sendf(s, "* BYE %s\r\n", text);
+}
+
+/* IMAP keeps its own login flow (imap_login_*), so no answer_failure. */
+const struct proto_ops imap_proto = {
+	.name = "imap",
+	.start = imap_client_start,
+	.tls_done = imap_client_tls_done,
+	.read = imap_client_read,
+	.read_waiting = imap_client_read_waiting,
+	.timeout = imap_client_timeout,
+	.timer = imap_client_timer,
+	.backend_start = imap_backend_start,
+	.backend_timeout = imap_backend_timeout,
+	.login_failed = imap_proto_login_failed,
+	.goodbye = imap_goodbye,
+};

@@ -15,6 +15,8 @@ enum imap_failure {
 };
 
 void	imap_client_start(struct session *);
+/* The client's TLS handshake (imaps or STARTTLS) completed. */
+void	imap_client_tls_done(struct session *);
 /* Client bytes arrived in SESS_PREAUTH. */
 void	imap_client_read(struct session *);
 /* Client bytes arrived while a login is in progress. */
@@ -33,5 +35,17 @@ int	imap_login_failed(struct session *, enum imap_failure,
  * the tag ("OK [CAPABILITY ...] Logged in").  Starts the relay. */
 int	imap_login_succeeded(struct session *, const char *ok_line,
 	    size_t len);
+
+/* Between imap.c and imap_auth.c (AUTHENTICATE). */
+struct imap_command;
+int	imap_cmd_authenticate(struct session *, struct imap_command *);
+/* Read one AUTHENTICATE response line: 1 if more input is needed. */
+int	imap_auth_read(struct session *);
+/* May the client log in now (TLS, trusted network, or not required)? */
+int	imap_login_allowed(struct session *);
+/* s->user and s->password are set: look the user up and log in. */
+int	imap_login_begin(struct session *);
+/* Count a bad command; -1 if that closed the session. */
+int	imap_count_bad(struct session *);
 
 #endif

@@ -14,8 +14,12 @@
 #include "proxy/backend.h"
 #include "proxy/imap.h"
 #include "proxy/imap_backend.h"
+#include "proxy/imap_id.h"
 #include "proxy/imap_parse.h"
+#include "proxy/route.h"
+#include "proxy/sasl.h"
 #include "proxy/session.h"
+#include "proxy/tls.h"
 #include "src/conf.h"
 #include "src/log.h"
 #include "src/util.h"
@@ -23,6 +27,7 @@
 
 #define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
 #define TAG_PREFIX		IMAP_BACKEND_TAG " "
+#define PRE_TAG			"ferry0"	/* CAPABILITY, STARTTLS, ID */
 
 static void	backend_connected(struct session *);
 static void	backend_failed(struct session *, const char *);
@@ -30,11 +35,12 @@ static void	backend_failed(struct session *, const char *);
 void
 imap_backend_start(struct session *s, const struct mailhost *mh)
 {
-	const struct conf_backend_defaults *bd = &s->worker->conf->backend;
+	const struct conf_backend_defaults *bd = route_opts(s);
 
 	session_set_state(s, SESS_BACKEND_CONNECT);
 	session_timer(s, bd->connect_timeout_ms);
-	if (backend_connect(s, mh, (uint16_t)bd->imap_port,
+	if (backend_connect(s, mh, (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ?
+	    bd->imaps_port : bd->imap_port),
 	    backend_connected, backend_failed) == -1)
 		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
 		    "cannot start backend connection", NULL);
@@ -46,6 +52,9 @@ backend_failed(struct session *s, const char *why)
 	char	msg[512];
 
 	snprintf(msg, sizeof(msg), "%.200s (%s)", why, s->backend_addr);
+	/* Not even connected: later logins fail fast for a while. */
+	if (s->state == SESS_BACKEND_CONNECT)
+		route_connect_failed(s);
 	imap_login_failed(s, IMAP_FAIL_UNAVAILABLE, msg, NULL);
 }
 
@@ -105,13 +114,13 @@ piece_start(struct piece *p, size_t size)
 static int
 build_login(struct session *s, int literal_plus)
 {
-	const char	*args[2] = { s->user, s->password };
+	const char	*args[2] = { route_login_user(s), s->password };
 	struct piece	 p;
 	char		 num[32];
 	size_t		 size, alen, i;
 	int		 n;
 
-	size = strlen(s->user) * 2 + strlen(s->password) * 2 + 96;
+	size = strlen(args[0]) * 2 + strlen(s->password) * 2 + 96;
 	if (piece_start(&p, size) == -1)
 		return -1;
 	piece_add(&p, TAG_PREFIX "LOGIN", strlen(TAG_PREFIX "LOGIN"));
@@ -160,43 +169,6 @@ send_next_piece(struct session *s)
 	return 0;
 }
 
-/* Does the greeting's [CAPABILITY ...] code list cap? */
-static int
-greeting_has_cap(const char *line, const char *cap)
-{
-	const char	*p, *end;
-	size_t		 clen = strlen(cap);
-
-	if ((p = strstr(line, "[CAPABILITY ")) == NULL)
-		return 0;
-	if ((end = strchr(p, ']')) == NULL)
-		return 0;
-	for (p += strlen("[CAPABILITY"); p < end; p++) {
-		if (*p == ' ' && (size_t)(end - p - 1) >= clen &&
-		    strncasecmp(p + 1, cap, clen) == 0 &&
-		    (p[1 + clen] == ' ' || p[1 + clen] == ']'))
-			return 1;
-	}
-	return 0;
-}
-
-static int
-on_greeting(struct session *s, const char *line)
-{
-	if (strncasecmp(line, "* OK", 4) != 0) {
-		backend_failed(s, strncasecmp(line, "* BYE", 5) == 0 ?
-		    "backend refused the connection" :
-		    "unexpected backend greeting");
-		return -1;
-	}
-	if (build_login(s, greeting_has_cap(line, "LITERAL+")) == -1 ||
-	    send_next_piece(s) == -1) {
-		backend_failed(s, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 static int
 on_tagged(struct session *s, const char *line, size_t len)
 {
@@ -210,14 +182,306 @@ on_tagged(struct session *s, const char *line, size_t len)
 		/* Bad credentials look the same as an unknown user; any
 		 * other response code (RFC 5530) is the backend's to tell. */
 		if (answer[3] != '[' ||
-		    strncasecmp(answer + 3, "[AUTHENTICATIONFAILED]", 22) == 0)
+		    strncasecmp(answer + 3, "[AUTHENTICATIONFAILED]", 22) == 0) {
+			/* A cached route may be stale: ask LDAP again. */
+			if (route_heal(s))
+				return -1;
 			return imap_login_failed(s, IMAP_FAIL_AUTH,
 			    "backend refused the credentials", NULL);
+		}
 		return imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
 		    "backend refused the login", answer);
 	}
 	backend_failed(s, "backend rejected ferry's LOGIN command");
 	return -1;
+}
+
+/* What ferry reads from a backend's capability list, and how far the
+ * dialogue before the login has come. */
+#define BCAP_LITERALPLUS	0x0001
+#define BCAP_SASLIR		0x0002
+#define BCAP_STARTTLS		0x0004
+#define BCAP_ID			0x0008
+#define BCAP_PLAIN		0x0010
+#define BCAP_OAUTHBEARER	0x0020
+#define BCAP_XOAUTH2		0x0040
+#define BCAP_KNOWN		0x0100	/* a list has been read */
+#define BSTEP_TLS		0x1000	/* TLS is up with the backend */
+#define BSTEP_ID		0x2000	/* ID was sent */
+#define BCAP_MASK		0x0fff
+
+static const struct {
+	const char	*name;
+	unsigned int	 bit;
+} capnames[] = {
+	{ "LITERAL+", BCAP_LITERALPLUS }, { "SASL-IR", BCAP_SASLIR },
+	{ "STARTTLS", BCAP_STARTTLS }, { "ID", BCAP_ID },
+	{ "AUTH=PLAIN", BCAP_PLAIN }, { "AUTH=OAUTHBEARER", BCAP_OAUTHBEARER },
+	{ "AUTH=XOAUTH2", BCAP_XOAUTH2 },
+};
+
+/* The capabilities in the space-separated list p[0..len). */
+static unsigned int
+caps_parse(const char *p, size_t len)
+{
+	const char	*end = p + len, *w;
+	unsigned int	 caps = BCAP_KNOWN;
+	size_t		 i, wlen;
+
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		for (w = p; p < end && *p != ' '; p++)
+			;
+		wlen = (size_t)(p - w);
+		for (i = 0; i < sizeof(capnames) / sizeof(capnames[0]); i++)
+			if (wlen == strlen(capnames[i].name) &&
+			    strncasecmp(w, capnames[i].name, wlen) == 0)
+				caps |= capnames[i].bit;
+	}
+	return caps;
+}
+
+/* "[CAPABILITY ...]" in a greeting or tagged answer; 0 if none. */
+static unsigned int
+caps_in_code(const char *line)
+{
+	const char	*p, *end;
+
+	if ((p = strstr(line, "[CAPABILITY ")) == NULL ||
+	    (end = strchr(p, ']')) == NULL)
+		return 0;
+	p += strlen("[CAPABILITY ");
+	return caps_parse(p, (size_t)(end - p));
+}
+
+static void
+set_caps(struct session *s, unsigned int caps)
+{
+	s->bcaps = (s->bcaps & ~BCAP_MASK) | caps;
+}
+
+static int
+send_pre(struct session *s, enum backend_wait wait, const char *cmd)
+{
+	if (bufferevent_write(s->backend, cmd, strlen(cmd)) == -1) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	s->bwait = wait;
+	return 0;
+}
+
+static int
+send_id(struct session *s)
+{
+	const struct conf_backend_defaults *bd = &s->conf->backend;
+	char	local[80], sid[32], *cmd;
+	int	r;
+
+	local[0] = '\0';
+	if (bd->forward_id)
+		session_local_addr(s, local, sizeof(local));
+	snprintf(sid, sizeof(sid), "ferry-%llu", (unsigned long long)s->id);
+	cmd = imap_id_command(PRE_TAG, s->client_id, bd->forward_id &&
+	    local[0] != '\0', s->client_addr, local, sid);
+	if (cmd == NULL) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	s->bcaps |= BSTEP_ID;
+	r = send_pre(s, BWAIT_ID, cmd);
+	free(cmd);
+	return r;
+}
+
+/* AUTHENTICATE with the client's mechanism (OAuth) or PLAIN. */
+static int
+send_authenticate(struct session *s, enum sasl_mech mech)
+{
+	struct sasl_creds	 c;
+	char			*resp;
+	int			 r;
+
+	c.mech = mech;
+	c.authzid = s->master_user != NULL ? route_login_user(s) : NULL;
+	c.user = s->master_user != NULL ? s->master_user :
+	    route_login_user(s);
+	c.secret = s->password;
+	if ((resp = sasl_encode_response(&c)) == NULL) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	/* The whole command is one piece; without SASL-IR the response
+	 * waits for the backend's "+". */
+	s->login_pieces[0] = NULL;
+	if (asprintf(&s->login_pieces[0], TAG_PREFIX "AUTHENTICATE %s%s%s"
+	    "\r\n", sasl_mech_name(mech), (s->bcaps & BCAP_SASLIR) ?
+	    " " : "", (s->bcaps & BCAP_SASLIR) ? resp : "") == -1) {
+		s->login_pieces[0] = NULL;
+		sasl_wipe_free(&resp);
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	s->login_piece_len[0] = strlen(s->login_pieces[0]);
+	s->npieces = 1;
+	s->next_piece = 0;
+	if (!(s->bcaps & BCAP_SASLIR)) {
+		s->login_pieces[1] = NULL;
+		if (asprintf(&s->login_pieces[1], "%s\r\n", resp) == -1) {
+			s->login_pieces[1] = NULL;
+			sasl_wipe_free(&resp);
+			backend_failed(s, "out of memory");
+			return -1;
+		}
+		s->login_piece_len[1] = strlen(s->login_pieces[1]);
+		s->npieces = 2;
+	}
+	sasl_wipe_free(&resp);
+	r = send_next_piece(s);
+	if (r == -1)
+		backend_failed(s, "out of memory");
+	return r;
+}
+
+static int
+send_login(struct session *s)
+{
+	int	oauth = s->auth_mech >= 0 &&
+		    sasl_mech_is_oauth((enum sasl_mech)s->auth_mech);
+
+	if (oauth) {
+		if (!(s->bcaps & (s->auth_mech == SASL_XOAUTH2 ?
+		    BCAP_XOAUTH2 : BCAP_OAUTHBEARER))) {
+			backend_failed(s, "backend does not offer the client's "
+			    "OAuth mechanism");
+			return -1;
+		}
+		return send_authenticate(s, (enum sasl_mech)s->auth_mech);
+	}
+	if (s->bcaps & BCAP_PLAIN)
+		return send_authenticate(s, SASL_PLAIN);
+	if (s->master_user != NULL) {
+		backend_failed(s, "backend lacks AUTH=PLAIN for an authzid");
+		return -1;
+	}
+	if (build_login(s, (s->bcaps & BCAP_LITERALPLUS) != 0) == -1 ||
+	    send_next_piece(s) == -1) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The next step before the login: TLS, capabilities, ID, then log in. */
+static int
+advance(struct session *s)
+{
+	const struct conf_backend_defaults *bd = &s->conf->backend;
+
+	if (bd->tls == CONF_BTLS_STARTTLS && !(s->bcaps & BSTEP_TLS)) {
+		if (!(s->bcaps & BCAP_KNOWN))
+			return send_pre(s, BWAIT_CAPABILITY, PRE_TAG
+			    " CAPABILITY\r\n");
+		if (!(s->bcaps & BCAP_STARTTLS)) {
+			backend_failed(s, "backend does not offer STARTTLS");
+			return -1;
+		}
+		return send_pre(s, BWAIT_STARTTLS, PRE_TAG " STARTTLS\r\n");
+	}
+	if (!(s->bcaps & BCAP_KNOWN))
+		return send_pre(s, BWAIT_CAPABILITY, PRE_TAG " CAPABILITY\r\n");
+	if (!(s->bcaps & BSTEP_ID) && (bd->forward_id || s->client_id !=
+	    NULL))
+		return send_id(s);
+	return send_login(s);
+}
+
+static void	backend_login_event_cb(struct bufferevent *, short, void *);
+static void	backend_read_cb(struct bufferevent *, void *);
+
+static int
+start_tls(struct session *s)
+{
+	struct bufferevent	*bev;
+	char			 host[sizeof(s->backend_addr)], *colon;
+
+	/* Anything read in clear goes with the plain bufferevent. */
+	snprintf(host, sizeof(host), "%s", s->backend_addr[0] == '[' ?
+	    s->backend_addr + 1 : s->backend_addr);
+	if ((colon = strrchr(host, ':')) != NULL)
+		*colon = '\0';
+	if ((colon = strrchr(host, ']')) != NULL)
+		*colon = '\0';
+	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
+	    host);
+	if (bev == NULL) {
+		backend_failed(s, "backend TLS: out of memory");
+		return -1;
+	}
+	s->backend = bev;
+	s->bwait = BWAIT_TLS;
+	bufferevent_setcb(bev, backend_read_cb, NULL, backend_login_event_cb,
+	    s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+static int
+on_greeting(struct session *s, const char *line)
+{
+	if (strncasecmp(line, "* OK", 4) != 0) {
+		backend_failed(s, strncasecmp(line, "* BYE", 5) == 0 ?
+		    "backend refused the connection" :
+		    "unexpected backend greeting");
+		return -1;
+	}
+	set_caps(s, caps_in_code(line));
+	return advance(s);
+}
+
+/* An answer to CAPABILITY, STARTTLS or ID. */
+static int
+on_pre(struct session *s, const char *line, size_t len)
+{
+	const char	*answer;
+	int		 ok;
+
+	if (strncasecmp(line, "* CAPABILITY ", 13) == 0) {
+		if (s->bwait == BWAIT_CAPABILITY)
+			set_caps(s, caps_parse(line + 13, len - 13));
+		return 0;
+	}
+	if (strncasecmp(line, "* BYE", 5) == 0) {
+		backend_failed(s, "backend said BYE during login");
+		return -1;
+	}
+	if (line[0] == '*')
+		return 0;	/* "* ID (...)": ferry's business only */
+	if (strncmp(line, PRE_TAG " ", strlen(PRE_TAG " ")) != 0) {
+		backend_failed(s, "unexpected line from backend during login");
+		return -1;
+	}
+	answer = line + strlen(PRE_TAG " ");
+	ok = strncasecmp(answer, "OK", 2) == 0;
+	switch (s->bwait) {
+	case BWAIT_CAPABILITY:
+		if (!ok) {
+			backend_failed(s, "backend refused CAPABILITY");
+			return -1;
+		}
+		s->bcaps |= BCAP_KNOWN;
+		return advance(s);
+	case BWAIT_STARTTLS:
+		if (!ok) {
+			backend_failed(s, "backend refused STARTTLS");
+			return -1;
+		}
+		return start_tls(s);
+	default:
+		/* A backend that does not take ID still takes the login. */
+		return advance(s);
+	}
 }
 
 static int
@@ -226,6 +490,13 @@ on_line(struct session *s, char *line, size_t len)
 	switch (s->bwait) {
 	case BWAIT_GREETING:
 		return on_greeting(s, line);
+	case BWAIT_TLS:
+		backend_failed(s, "backend sent data during the TLS handshake");
+		return -1;
+	case BWAIT_CAPABILITY:
+	case BWAIT_STARTTLS:
+	case BWAIT_ID:
+		return on_pre(s, line, len);
 	case BWAIT_CONTINUATION:
 		if (line[0] == '+') {
 			if (send_next_piece(s) == -1) {
@@ -238,6 +509,16 @@ on_line(struct session *s, char *line, size_t len)
 	case BWAIT_TAGGED:
 		if (strncmp(line, TAG_PREFIX, strlen(TAG_PREFIX)) == 0)
 			return on_tagged(s, line, len);
+		if (line[0] == '+' && s->auth_mech >= 0 &&
+		    sasl_mech_is_oauth((enum sasl_mech)s->auth_mech)) {
+			/* RFC 7628 §3.2.2: an error challenge; answer ^A
+			 * and the tagged NO follows. */
+			if (bufferevent_write(s->backend, "AQ==\r\n", 6) == -1) {
+				backend_failed(s, "out of memory");
+				return -1;
+			}
+			return 0;
+		}
 		if (strncasecmp(line, "* BYE", 5) == 0) {
 			backend_failed(s, "backend said BYE during login");
 			return -1;
@@ -283,7 +564,27 @@ static void
 backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	char		 why[256], msg[400];
 
+	if (s->bwait == BWAIT_TLS) {
+		if (what & BEV_EVENT_CONNECTED) {
+			log_debug("session=%llu backend TLS: %s",
+			    (unsigned long long)s->id,
+			    tls_describe(bev, why, sizeof(why)));
+			s->bcaps = BSTEP_TLS | (s->bcaps & BSTEP_ID);
+			/* Implicit TLS: now the greeting; STARTTLS: the
+			 * capabilities again (RFC 3501 §6.2.1). */
+			if (s->conf->backend.tls == CONF_BTLS_IMPLICIT)
+				s->bwait = BWAIT_GREETING;
+			else
+				advance(s);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",
+		    s->backend_addr, tls_error(bev, why, sizeof(why)));
+		backend_failed(s, msg);
+		return;
+	}
 	backend_failed(s, (what & BEV_EVENT_EOF) ?
 	    "backend closed the connection during login" :
 	    "backend connection error during login");
@@ -292,12 +593,16 @@ backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 backend_connected(struct session *s)
 {
-	const struct conf_backend_defaults *bd = &s->worker->conf->backend;
+	const struct conf_backend_defaults *bd = route_opts(s);
 
 	session_set_state(s, SESS_BACKEND_LOGIN);
 	session_timer(s, bd->login_timeout_ms);
+	route_connect_ok(s);
 	s->bwait = BWAIT_GREETING;
+	s->bcaps = 0;
 	bufferevent_setcb(s->backend, backend_read_cb, NULL,
 	    backend_login_event_cb, s);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	if (bd->tls == CONF_BTLS_IMPLICIT)
+		start_tls(s);
 }

@@ -283,6 +283,10 @@ literal(struct parser *p)
 		p->cmd->error = "Literal too large";
 		return IMAP_PARSE_TOO_LONG;
 	}
+	/* Decided before waiting for the data, so that the answer does
+	 * not depend on how much of it has arrived (found by fuzzing). */
+	if (p->cmd->nargs >= IMAP_ARGS_MAX)
+		return bad(p, "Too many arguments");
 	if (sync)
 		p->cmd->sync_literals++;
 	if (p->len - p->next < n)

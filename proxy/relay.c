@@ -5,6 +5,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "proxy/kick.h"
 #include "proxy/relay.h"
 #include "proxy/session.h"
 #include "src/conf.h"
@@ -35,12 +36,25 @@ relay_move(struct session *s, struct bufferevent *bev)
 
 	if (n == 0)
 		return;
+	if (bev == s->client && kick_holding(s)) {
+		/* Closing: nothing more goes to the old server. */
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	/* Always scanned: a kick must know where responses end. */
+	if (bev == s->backend)
+		n = kick_scan(s, in);
 	if (bev == s->client)
 		s->bytes_in += n;
 	else
 		s->bytes_out += n;
 	s->last_active_ms = now_ms();
-	evbuffer_add_buffer(out, in);
+	if (n == evbuffer_get_length(in))
+		evbuffer_add_buffer(out, in);
+	else
+		evbuffer_remove_buffer(in, out, n);
+	if (bev == s->backend && kick_check(s) == -1)
+		return;
 	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
 		bufferevent_disable(bev, EV_READ);
 		/* Resume once the other side has written half of it. */
@@ -95,6 +109,8 @@ relay_event_cb(struct bufferevent *bev, short what, void *arg)
 		reason = (what & BEV_EVENT_EOF) ? "backend closed" :
 		    "backend connection error";
 	relay_move(s, bev);
+	if (s->closed || s->state == SESS_CLOSING)
+		return;
 	if (evbuffer_get_length(bufferevent_get_output(dst)) == 0) {
 		session_close(s, reason);
 		return;
@@ -116,7 +132,7 @@ relay_start(struct session *s)
 	bufferevent_setcb(s->backend, relay_read_cb, NULL, relay_event_cb, s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
-	session_timer(s, s->worker->conf->limits.idle_timeout_ms);
+	session_timer(s, s->conf->limits.idle_timeout_ms);
 	/* Bytes either side sent right behind the login. */
 	relay_move(s, s->client);
 	relay_move(s, s->backend);
@@ -127,7 +143,7 @@ void
 relay_idle_check(struct session *s)
 {
 	uint64_t	idle = now_ms() - s->last_active_ms;
-	int		limit = s->worker->conf->limits.idle_timeout_ms;
+	int		limit = s->conf->limits.idle_timeout_ms;
 
 	if (idle >= (uint64_t)limit) {
 		session_close(s, "idle timeout");

@@ -13,10 +13,13 @@
 #include <event2/event.h>
 
 #include "lookup/lookup.h"
-#include "proxy/imap.h"
-#include "proxy/imap_backend.h"
+#include "proxy/proto.h"
+#include "proxy/kick.h"
 #include "proxy/relay.h"
+#include "proxy/tls.h"
 #include "proxy/session.h"
+#include "src/cidr.h"
+#include "src/clients.h"
 #include "src/conf.h"
 #include "src/log.h"
 #include "src/util.h"
@@ -26,6 +29,7 @@
 
 static const char *const state_names[] = {
 	[SESS_PREAUTH] = "preauth",
+	[SESS_TLS_HANDSHAKE] = "tls-handshake",
 	[SESS_LOOKUP] = "lookup",
 	[SESS_AUTH_DELAY] = "auth-delay",
 	[SESS_BACKEND_CONNECT] = "backend-connect",
@@ -48,6 +52,21 @@ session_state_name(enum session_state st)
 	return state_names[st];
 }
 
+/* The engine for a listener's protocol. */
+static const struct proto_ops *
+session_proto(enum conf_proto proto)
+{
+	switch (proto) {
+	case PROTO_POP3:
+		return &pop3_proto;
+	case PROTO_SIEVE:
+		return &sieve_proto;
+	case PROTO_IMAP:
+		break;
+	}
+	return &imap_proto;
+}
+
 void
 session_set_state(struct session *s, enum session_state st)
 {
@@ -58,9 +77,10 @@ session_set_state(struct session *s, enum session_state st)
 
 void
 session_accept(struct worker *w, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, const struct conf_listen *cl)
 {
 	struct session	*s;
+	size_t		 i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: refusing a connection");
@@ -68,11 +88,24 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		return;
 	}
 	s->worker = w;
+	s->conf = conf_ref(w->conf);
+	s->peer = clients_attach(w->clients, sa);
 	s->id = w->next_session_id++;
 	s->state = SESS_PREAUTH;
 	s->start_ms = s->last_active_ms = now_ms();
 	sockaddr_format(sa, s->client_addr, sizeof(s->client_addr));
-	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->proto = session_proto(cl->proto);
+	s->implicit_tls = cl->implicit_tls;
+	s->starttls = cl->starttls;
+	s->auth_mech = -1;
+	for (i = 0; i < s->conf->ntrusted; i++)
+		if (cidr_match(&s->conf->trusted[i], sa))
+			s->trusted = 1;
+	if (s->implicit_tls)
+		s->client = tls_accept(w->tls, w->base, fd);
+	else
+		s->client = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	s->timer = evtimer_new(w->base, session_timer_cb, s);
 	if (s->client == NULL || s->timer == NULL) {
 		log_warnx("session: out of memory, refusing %s",
@@ -83,6 +116,8 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 			close(fd);
 		if (s->timer != NULL)
 			event_free(s->timer);
+		clients_detach(w->clients, &s->peer, now_ms());
+		conf_unref(&s->conf);
 		free(s);
 		return;
 	}
@@ -94,7 +129,13 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	bufferevent_setcb(s->client, session_client_read_cb, NULL,
 	    session_client_event_cb, s);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	imap_client_start(s);
+	if (s->implicit_tls) {
+		/* The greeting waits for the handshake. */
+		session_set_state(s, SESS_TLS_HANDSHAKE);
+		session_timer(s, s->conf->tls.handshake_timeout_ms);
+		return;
+	}
+	s->proto->start(s);
 }
 
 void
@@ -118,15 +159,18 @@ session_timer_cb(evutil_socket_t fd, short ev, void *arg)
 
 	switch (s->state) {
 	case SESS_PREAUTH:
-		imap_client_timeout(s);
+		s->proto->timeout(s);
+		break;
+	case SESS_TLS_HANDSHAKE:
+		session_close(s, "TLS handshake timed out");
 		break;
 	case SESS_LOOKUP:
 	case SESS_AUTH_DELAY:
-		imap_client_timer(s);
+		s->proto->timer(s);
 		break;
 	case SESS_BACKEND_CONNECT:
 	case SESS_BACKEND_LOGIN:
-		imap_backend_timeout(s);
+		s->proto->backend_timeout(s);
 		break;
 	case SESS_RELAY:
 		relay_idle_check(s);
@@ -145,16 +189,29 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	if (s->state == SESS_PREAUTH)
-		imap_client_read(s);
+		s->proto->read(s);
 	else
-		imap_client_read_waiting(s);
+		s->proto->read_waiting(s);
 }
 
 static void
 session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	char		 why[200], msg[256];
 
+	if (s->state == SESS_TLS_HANDSHAKE) {
+		if (what & BEV_EVENT_CONNECTED) {
+			s->proto->tls_done(s);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "TLS handshake failed: %s",
+		    tls_error(bev, why, sizeof(why)));
+		log_info("session=%llu client=%s %s",
+		    (unsigned long long)s->id, s->client_addr, msg);
+		session_close(s, "TLS handshake failed");
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		session_close(s, "client closed");
 	else if (what & BEV_EVENT_ERROR)
@@ -185,6 +242,70 @@ session_sendf(struct session *s, const char *fmt, ...)
 }
 
 void
+session_auth_failed(struct session *s)
+{
+	const struct conf_limits *l = &s->conf->limits;
+
+	if (clients_failed(s->peer, l->client_failures, l->client_backoff_ms,
+	    now_ms()))
+		log_warnx("client %s: %d failed logins, refusing its "
+		    "connections for %ds", s->client_addr, l->client_failures,
+		    l->client_backoff_ms / 1000);
+}
+
+void
+session_local_addr(struct session *s, char *buf, size_t len)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		sslen = sizeof(ss);
+	evutil_socket_t		fd;
+
+	buf[0] = '\0';
+	if (s->client == NULL || (fd = bufferevent_getfd(s->client)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return;
+	sockaddr_format((struct sockaddr *)&ss, buf, len);
+}
+
+static void
+session_starttls_cb(struct bufferevent *bev, void *arg)
+{
+	struct session		*s = arg;
+	struct bufferevent	*tbev;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if ((tbev = tls_wrap_server(s->worker->tls, s->worker->base,
+	    bev)) == NULL) {
+		session_close(s, "STARTTLS: out of memory");
+		return;
+	}
+	s->client = tbev;
+	bufferevent_setcb(tbev, session_client_read_cb, NULL,
+	    session_client_event_cb, s);
+	bufferevent_enable(tbev, EV_READ | EV_WRITE);
+}
+
+int
+session_starttls(struct session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->client);
+
+	/* Whatever the client pipelined behind STARTTLS came in clear and
+	 * could have been injected: drop it (CVE-2011-0411), and read
+	 * nothing more until TLS is up. */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(s->client, EV_READ);
+	session_set_state(s, SESS_TLS_HANDSHAKE);
+	session_timer(s, s->conf->tls.handshake_timeout_ms);
+	/* The handshake starts once "OK Begin TLS" is written. */
+	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->client, NULL, session_starttls_cb,
+	    session_client_event_cb, s);
+	return 0;
+}
+
+void
 session_forget_credentials(struct session *s)
 {
 	size_t	i;
@@ -208,9 +329,10 @@ session_log_summary(struct session *s)
 		log_escape(s->user, strlen(s->user), user, sizeof(user));
 	else
 		strcpy(user, "-");
-	log_info("session=%llu proto=imap client=%s user=%s backend=%s "
+	log_info("session=%llu proto=%s client=%s tls=%s user=%s backend=%s "
 	    "in=%llu out=%llu duration=%.3fs end=\"%s\"",
-	    (unsigned long long)s->id, s->client_addr, user,
+	    (unsigned long long)s->id, s->proto->name, s->client_addr,
+	    s->client_tls ? "yes" : "no", user,
 	    s->backend_addr[0] != '\0' ? s->backend_addr : "-",
 	    (unsigned long long)s->bytes_in,
 	    (unsigned long long)s->bytes_out, secs, s->end_reason);
@@ -238,6 +360,10 @@ session_close(struct session *s, const char *reason)
 		s->client = NULL;
 	}
 	session_forget_credentials(s);
+	kick_free(&s->kick);
+	clients_detach(w->clients, &s->peer, now_ms());
+	w->counters.bytes_in += s->bytes_in;
+	w->counters.bytes_out += s->bytes_out;
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->nsessions--;
 	TAILQ_INSERT_TAIL(&w->dead, s, entry);
@@ -294,6 +420,10 @@ void
 session_free(struct session *s)
 {
 	free(s->user);
+	free(s->backend_user);
+	free(s->master_user);
+	free(s->client_id);
 	event_free(s->timer);
+	conf_unref(&s->conf);
 	free(s);
 }

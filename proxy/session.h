@@ -16,15 +16,22 @@
 #include <sys/socket.h>
 
 #include "lookup/mailhost.h"
+#include "proxy/imap_boundary.h"
 #include "proxy/imap_parse.h"
 
 struct bufferevent;
+struct client_addr;
+struct conf;
+struct conf_backend;
+struct conf_listen;
 struct event;
 struct lookup_req;
+struct proto_ops;
 struct worker;
 
 enum session_state {
 	SESS_PREAUTH,		/* reading pre-auth commands */
+	SESS_TLS_HANDSHAKE,	/* imaps, or after STARTTLS */
 	SESS_LOOKUP,		/* waiting for the user's backend */
 	SESS_AUTH_DELAY,	/* holding back a failed-login answer */
 	SESS_BACKEND_CONNECT,	/* connecting to the backend */
@@ -39,6 +46,10 @@ enum backend_wait {
 	BWAIT_GREETING,
 	BWAIT_CONTINUATION,	/* "+" for a synchronizing literal */
 	BWAIT_TAGGED,		/* the tagged answer to LOGIN */
+	BWAIT_CAPABILITY,	/* the answer to ferry's CAPABILITY */
+	BWAIT_STARTTLS,		/* the answer to ferry's STARTTLS */
+	BWAIT_TLS,		/* TLS handshake with the backend */
+	BWAIT_ID,		/* the answer to ferry's ID */
 };
 
 #define SESSION_LOGIN_PIECES	5
@@ -46,9 +57,12 @@ enum backend_wait {
 struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct worker		*worker;
+	struct conf		*conf;		/* snapshot, kept across reloads */
+	struct client_addr	*peer;		/* per-address limits */
 	uint64_t		 id;
 	enum session_state	 state;
 	int			 closed;
+	const struct proto_ops	*proto;		/* the listener's protocol */
 
 	struct bufferevent	*client;
 	struct bufferevent	*backend;
@@ -64,7 +78,26 @@ struct session {
 	char			*user;
 	char			*password;	/* secret: wiped when done */
 	struct lookup_req	*lookup;
+
+	/* The lookup's answer (route.c). */
+	char			*backend_user;	/* NULL: user */
+	const struct conf_backend *route_backend; /* in conf; or NULL */
+	struct mailhost		 route;
+	int			 route_cached;	/* may be stale */
+	int			 route_healed;	/* looked up again once */
 	int			 failure_is_auth; /* delayed answer kind */
+
+	/* TLS and SASL (tls.c, sasl.c). */
+	int			 implicit_tls;	/* accepted on imaps */
+	int			 starttls;	/* enum conf_starttls */
+	int			 trusted;	/* from trusted-networks */
+	int			 user_given;	/* POP3: USER before PASS */
+	int			 client_tls;	/* TLS is up with the client */
+	int			 auth_mech;	/* enum sasl_mech, -1: LOGIN */
+	int			 sasl_step;	/* AUTHENTICATE lines awaited */
+	char			*master_user;	/* PLAIN authcid != authzid */
+	char			*client_id;	/* the client's ID, to forward */
+	unsigned int		 bcaps;		/* backend's capabilities */
 
 	/* Backend connect outcome (backend.c). */
 	void			(*backend_connected)(struct session *);
@@ -82,12 +115,18 @@ struct session {
 	uint64_t		 bytes_out;	/* backend to client */
 	uint64_t		 start_ms;
 	uint64_t		 last_active_ms;
+	uint64_t		 wait_start_us;	/* lookup or connect: latency */
 	const char		*end_reason;
+
+	/* Closing on purpose (kick.c); where the backend's responses end. */
+	struct kick		*kick;
+	struct imap_boundary	 bscan;
 };
 
 /* Accept fd from a listener.  Refuses (closes fd) on failure. */
 void		 session_accept(struct worker *, int fd,
-		    const struct sockaddr *, socklen_t);
+		    const struct sockaddr *, socklen_t,
+		    const struct conf_listen *);
 void		 session_set_state(struct session *, enum session_state);
 const char	*session_state_name(enum session_state);
 /* Arm (or with ms < 0, stop) the session's single timer. */
@@ -105,6 +144,14 @@ int		 session_close_after_flush(struct session *,
 void		 session_close_now(struct session *, const char *reason);
 /* Release the struct; called by the worker's reap. */
 void		 session_free(struct session *);
+/* A failed login (bad user or password): counts toward the client
+ * address's back-off. */
+void		 session_auth_failed(struct session *);
+/* STARTTLS, once "OK Begin TLS" is queued: drop the unread client input,
+ * put TLS on the connection and wait for the handshake.  -1 if closed. */
+int		 session_starttls(struct session *);
+/* The address the client connected to ("1.2.3.4:143"), or "". */
+void		 session_local_addr(struct session *, char *, size_t);
 /* Forget the credentials (after the backend login, or on failure). */
 void		 session_forget_credentials(struct session *);
 

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "lookup/filter.h"
+#include "lookup/mailhost.h"
+#include "lookup/username.h"
+#include "src/cidr.h"
 #include "src/conf.h"
 #include "src/log.h"
 #include "src/util.h"
@@ -26,15 +29,17 @@
 #define DEFAULT_FILTER \
 	"(&(objectClass=inetLocalMailRecipient)(|(uid=%n)(mail=%u)))"
 #define DEFAULT_ATTRIBUTE	"mailHost"
+#define DEFAULT_SOCKET		"/run/ferry/ferry.sock"
 
 #define CONF_FILE_MAX	(1024 * 1024)	/* a config larger is a mistake */
 #define SECRET_MAX	1024		/* longest bind password */
 #define ESC_IN_MAX	64		/* bytes of a token shown in errors */
 #define ESC_MAX		(ESC_IN_MAX * 4 + 4)
-#define KW_MAX		16		/* settings per block */
+#define KW_MAX		32		/* settings per block */
 #define KW_LIST		(-1)		/* 1..CONF_MAX_URIS values */
 #define KW_REPEAT	0x01		/* may appear more than once */
 #define KW_EMPTY_OK	0x02		/* "" is a valid value */
+#define KW_OPTLAST	0x04		/* the last value may be left out */
 #define SIZE_LIMIT	(1024LL * 1024 * 1024)
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -67,9 +72,24 @@ struct parser {
 	int		 ldap_line;	/* where the ldap block opened */
 	int		 pw_line;
 	int		 pwfile_line;
+	/* Backend blocks: settings shared with backend-defaults wait until
+	 * the whole file is read, then apply over a copy of the defaults. */
+	struct deferred	*defer;
+	size_t		 ndefer;
+	int		 defer_now;	/* collect, do not set */
+	size_t		 cur_bk;	/* backend block being read */
+	struct conf_backend_defaults *bk_opts; /* applying into this */
 };
 
 struct kw;
+
+struct deferred {
+	size_t		 backend;	/* index into c->backends */
+	const struct kw	*kw;
+	char		*v[CONF_MAX_URIS];
+	int		 n;
+	int		 line;
+};
 
 struct block {
 	const char	*name;		/* NULL at top level */
@@ -263,6 +283,10 @@ peek(struct parser *p, struct token **t)
 static void *
 field(struct parser *p, const struct kw *kw)
 {
+	/* Applying a backend block: its settings land in that backend. */
+	if (p->bk_opts != NULL)
+		return (char *)p->bk_opts + (kw->off -
+		    offsetof(struct conf, backend));
 	return (char *)p->c + kw->off;
 }
 
@@ -433,24 +457,73 @@ set_size(struct parser *p, const struct kw *kw, char **v, int n, int line)
 	return 0;
 }
 
+/* "starttls=required|optional|off", for plaintext listeners only. */
+static int
+listen_option(struct parser *p, const struct kw *kw, const char *proto,
+    const char *opt, enum conf_starttls *st, int line)
+{
+	static const char *const modes[] = {
+		[CONF_STARTTLS_REQUIRED] = "required",
+		[CONF_STARTTLS_OPTIONAL] = "optional",
+		[CONF_STARTTLS_OFF] = "off",
+	};
+	char	eb[ESC_MAX];
+	size_t	i;
+
+	if (strncmp(opt, "starttls=", 9) != 0) {
+		perr(p, line, "%s: unknown option \"%s\" (use starttls=...)",
+		    kw->name, esc(opt, eb));
+		return -1;
+	}
+	if (strcmp(proto, "imaps") == 0 || strcmp(proto, "pop3s") == 0) {
+		perr(p, line, "%s: starttls= is for plaintext listeners "
+		    "(%s is TLS from the start)", kw->name, proto);
+		return -1;
+	}
+	for (i = 0; i < nitems(modes); i++) {
+		if (strcmp(opt + 9, modes[i]) == 0) {
+			*st = (enum conf_starttls)i;
+			return 0;
+		}
+	}
+	perr(p, line, "%s: bad starttls \"%s\" (use required, optional or "
+	    "off)", kw->name, esc(opt + 9, eb));
+	return -1;
+}
+
 static int
 set_listen(struct parser *p, const struct kw *kw, char **v, int n,
     int line)
 {
+	static const struct {
+		const char	*name;
+		enum conf_proto	 proto;
+		int		 implicit_tls;
+	} protos[] = {
+		{ "imap", PROTO_IMAP, 0 }, { "imaps", PROTO_IMAP, 1 },
+		{ "pop3", PROTO_POP3, 0 }, { "pop3s", PROTO_POP3, 1 },
+		{ "sieve", PROTO_SIEVE, 0 },
+	};
+	enum conf_starttls	 starttls = CONF_STARTTLS_REQUIRED;
 	struct conf		*c = p->c;
 	struct conf_listen	*l;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	const char		*errstr;
 	char			 eb[ESC_MAX];
-	size_t			 i;
+	size_t			 i, pi;
 
-	(void)n;
-	if (strcmp(v[0], "imap") != 0) {
+	for (pi = 0; pi < nitems(protos); pi++)
+		if (strcmp(v[0], protos[pi].name) == 0)
+			break;
+	if (pi == nitems(protos)) {
 		perr(p, line, "%s: unknown protocol \"%s\"", kw->name,
 		    esc(v[0], eb));
 		return -1;
 	}
+	if (n == 3 && listen_option(p, kw, v[0], v[2], &starttls,
+	    line) == -1)
+		return -1;
 	if (sockaddr_parse(v[1], &ss, &sslen, &errstr) == -1) {
 		perr(p, line, "%s: bad address \"%s\": %s", kw->name,
 		    esc(v[1], eb), errstr);
@@ -468,12 +541,53 @@ set_listen(struct parser *p, const struct kw *kw, char **v, int n,
 	    sizeof(*c->listens));
 	l = &c->listens[c->nlistens++];
 	memset(l, 0, sizeof(*l));
-	l->proto = PROTO_IMAP;
+	l->proto = protos[pi].proto;
 	l->address = v[1];
 	v[1] = NULL;
 	l->ss = ss;
 	l->sslen = sslen;
 	l->line = line;
+	l->implicit_tls = protos[pi].implicit_tls;
+	l->starttls = starttls;
+	return 0;
+}
+
+/* A file mode in octal, as chmod(1) takes it: 660 or 0660. */
+static int
+set_mode(struct parser *p, const struct kw *kw, char **v, int n, int line)
+{
+	const char	*s;
+	char		 eb[ESC_MAX];
+	int		 mode = 0;
+
+	(void)n;
+	for (s = v[0]; *s >= '0' && *s <= '7' && mode <= 0777; s++)
+		mode = mode * 8 + (*s - '0');
+	if (*s != '\0' || s == v[0] || s - v[0] > 4 || mode > 0777) {
+		perr(p, line, "%s: bad mode \"%s\" (octal, e.g. 0660)",
+		    kw->name, esc(v[0], eb));
+		return -1;
+	}
+	*(int *)field(p, kw) = mode;
+	return 0;
+}
+
+static int
+set_metrics_listen(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct conf_metrics	*m = &p->c->metrics;
+	const char		*errstr;
+	char			 eb[ESC_MAX];
+
+	(void)n;
+	if (sockaddr_parse(v[0], &m->ss, &m->sslen, &errstr) == -1) {
+		perr(p, line, "%s: bad address \"%s\": %s", kw->name,
+		    esc(v[0], eb), errstr);
+		return -1;
+	}
+	m->listen = v[0];
+	v[0] = NULL;
 	return 0;
 }
 
@@ -486,6 +600,7 @@ set_uri(struct parser *p, const struct kw *kw, char **v, int n, int line)
 
 	for (i = 0; i < n; i++) {
 		if (strncasecmp(v[i], "ldap://", 7) != 0 &&
+		    strncasecmp(v[i], "ldaps://", 8) != 0 &&
 		    strncasecmp(v[i], "ldapi://", 8) != 0) {
 			perr(p, line, "%s: unsupported URI \"%s\" (use "
 			    "ldap:// or ldapi://)", kw->name, esc(v[i], eb));
@@ -535,6 +650,257 @@ set_filter(struct parser *p, const struct kw *kw, char **v, int n,
 }
 
 static int
+set_bool(struct parser *p, const struct kw *kw, char **v, int n, int line)
+{
+	char	eb[ESC_MAX];
+
+	(void)n;
+	if (strcmp(v[0], "yes") != 0 && strcmp(v[0], "no") != 0) {
+		perr(p, line, "%s: bad value \"%s\" (use yes or no)", kw->name,
+		    esc(v[0], eb));
+		return -1;
+	}
+	*(int *)field(p, kw) = strcmp(v[0], "yes") == 0;
+	return 0;
+}
+
+static int
+set_follow(struct parser *p, const struct kw *kw, char **v, int n, int line)
+{
+	char	eb[ESC_MAX];
+
+	(void)n;
+	if (strcmp(v[0], "yes") == 0)
+		p->c->ldap.follow_changes = CONF_FOLLOW_YES;
+	else if (strcmp(v[0], "no") == 0)
+		p->c->ldap.follow_changes = CONF_FOLLOW_NO;
+	else if (strcmp(v[0], "poll") == 0)
+		p->c->ldap.follow_changes = CONF_FOLLOW_POLL;
+	else {
+		perr(p, line, "%s: bad value \"%s\" (use yes, no or poll)",
+		    kw->name, esc(v[0], eb));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_delimiter(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	char	eb[ESC_MAX];
+
+	(void)n;
+	if (strlen(v[0]) != 1 || username_delimiter_valid(v[0][0]) == -1) {
+		perr(p, line, "%s: bad delimiter \"%s\" (use @, %% or +)",
+		    kw->name, esc(v[0], eb));
+		return -1;
+	}
+	p->c->username.delimiter = v[0][0];
+	return 0;
+}
+
+static int
+set_strip_domain(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct conf_username	*u = &p->c->username;
+	char			 eb[ESC_MAX];
+
+	(void)n;
+	if (strcmp(v[0], "no") != 0 && strcmp(v[0], "lookup") != 0 &&
+	    strcmp(v[0], "login") != 0 && strcmp(v[0], "both") != 0) {
+		perr(p, line, "%s: bad value \"%s\" (use no, lookup, login "
+		    "or both)", kw->name, esc(v[0], eb));
+		return -1;
+	}
+	u->strip_lookup = strcmp(v[0], "lookup") == 0 ||
+	    strcmp(v[0], "both") == 0;
+	u->strip_login = strcmp(v[0], "login") == 0 ||
+	    strcmp(v[0], "both") == 0;
+	return 0;
+}
+
+/* "backend NAME {": a new entry; its settings follow. */
+static int
+set_backend(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct conf		*c = p->c;
+	struct conf_backend	*b;
+	char			 eb[ESC_MAX];
+	size_t			 i;
+
+	(void)n;
+	for (i = 0; i < c->nbackends; i++)
+		if (strcasecmp(c->backends[i].name, v[0]) == 0) {
+			perr(p, line, "%s: duplicate name \"%s\" (first at "
+			    "line %d)", kw->name, esc(v[0], eb),
+			    c->backends[i].line);
+			return -1;
+		}
+	c->backends = xreallocarray(c->backends, c->nbackends + 1,
+	    sizeof(*c->backends));
+	b = &c->backends[c->nbackends];
+	memset(b, 0, sizeof(*b));
+	b->name = v[0];
+	v[0] = NULL;
+	b->line = line;
+	p->cur_bk = c->nbackends++;
+	return 0;
+}
+
+static int
+set_bk_address(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct mailhost	 mh;
+	const char	*errstr = NULL;
+	char		 eb[ESC_MAX];
+
+	(void)n;
+	if (mailhost_parse(v[0], strlen(v[0]), &mh, &errstr) == -1 ||
+	    mh.port != 0) {
+		perr(p, line, "%s: bad address \"%s\" (a host name or IP "
+		    "address, no port)", kw->name, esc(v[0], eb));
+		return -1;
+	}
+	p->c->backends[p->cur_bk].address = xstrdup(mh.host);
+	return 0;
+}
+
+/* Keep a backend block's shared setting for after the whole file. */
+static int
+defer_setting(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct deferred	*d;
+	int		 i;
+
+	p->defer = xreallocarray(p->defer, p->ndefer + 1, sizeof(*p->defer));
+	d = &p->defer[p->ndefer++];
+	memset(d, 0, sizeof(*d));
+	d->backend = p->cur_bk;
+	d->kw = kw;
+	d->n = n;
+	d->line = line;
+	for (i = 0; i < n; i++) {
+		d->v[i] = v[i];
+		v[i] = NULL;
+	}
+	return 0;
+}
+
+static int
+set_backend_tls(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct conf_backend_defaults	*bd = p->bk_opts != NULL ?
+					    p->bk_opts : &p->c->backend;
+	char				 eb[ESC_MAX];
+
+	(void)n;
+	if (strcmp(v[0], "off") == 0)
+		bd->tls = CONF_BTLS_OFF;
+	else if (strcmp(v[0], "starttls") == 0)
+		bd->tls = CONF_BTLS_STARTTLS;
+	else if (strcmp(v[0], "implicit") == 0)
+		bd->tls = CONF_BTLS_IMPLICIT;
+	else {
+		perr(p, line, "%s: bad value \"%s\" (use off, starttls or "
+		    "implicit)", kw->name, esc(v[0], eb));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_min_version(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	char	eb[ESC_MAX];
+
+	(void)n;
+	if (strcmp(v[0], "1.2") == 0)
+		p->c->tls.min_version = 12;
+	else if (strcmp(v[0], "1.3") == 0)
+		p->c->tls.min_version = 13;
+	else {
+		perr(p, line, "%s: bad version \"%s\" (use 1.2 or 1.3)",
+		    kw->name, esc(v[0], eb));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_sni(struct parser *p, const struct kw *kw, char **v, int n, int line)
+{
+	struct conf_tls	*t = &p->c->tls;
+	struct conf_sni	*sn;
+	char		 eb[ESC_MAX];
+	size_t		 i;
+
+	(void)n;
+	for (i = 0; i < t->nsni; i++) {
+		if (strcasecmp(t->sni[i].name, v[0]) == 0) {
+			perr(p, line, "%s: duplicate name \"%s\" (first at "
+			    "line %d)", kw->name, esc(v[0], eb),
+			    t->sni[i].line);
+			return -1;
+		}
+	}
+	t->sni = xreallocarray(t->sni, t->nsni + 1, sizeof(*t->sni));
+	sn = &t->sni[t->nsni++];
+	sn->name = v[0];
+	sn->certificate = v[1];
+	sn->key = v[2];
+	sn->line = line;
+	v[0] = v[1] = v[2] = NULL;
+	return 0;
+}
+
+static int
+set_trusted(struct parser *p, const struct kw *kw, char **v, int n,
+    int line)
+{
+	struct conf	*c = p->c;
+	const char	*errstr;
+	char		 eb[ESC_MAX];
+	int		 i;
+
+	c->trusted = xreallocarray(c->trusted, c->ntrusted + (size_t)n,
+	    sizeof(*c->trusted));
+	for (i = 0; i < n; i++) {
+		if (cidr_parse(v[i], &c->trusted[c->ntrusted], &errstr) ==
+		    -1) {
+			perr(p, line, "%s: bad network \"%s\": %s", kw->name,
+			    esc(v[i], eb), errstr);
+			return -1;
+		}
+		c->ntrusted++;
+	}
+	return 0;
+}
+
+static int
+check_tls(struct parser *p, int line)
+{
+	struct conf_tls	*t = &p->c->tls;
+
+	t->line = line;
+	if ((t->certificate == NULL) != (t->key == NULL)) {
+		perr(p, line, "tls: certificate and key go together");
+		return -1;
+	}
+	if (t->nsni > 0 && t->certificate == NULL) {
+		perr(p, line, "tls: sni needs a default certificate and key");
+		return -1;
+	}
+	return 0;
+}
+
+static int
 check_ldap(struct parser *p, int line)
 {
 	struct conf_ldap	*ld = &p->c->ldap;
@@ -564,7 +930,7 @@ check_top(struct parser *p, int line)
 		perr(p, 0, "no listen line");
 		return -1;
 	}
-	if (p->ldap_line == 0) {
+	if (p->ldap_line == 0 && p->c->lookup.map_file == NULL) {
 		perr(p, 0, "no ldap block");
 		return -1;
 	}
@@ -593,6 +959,72 @@ static const struct kw ldap_kws[] = {
 	    .off = C(ldap.connect_timeout_ms), .min = 1, .max = INT_MAX },
 	{ .name = "timeout", .nargs = 1, .set = set_duration,
 	    .off = C(ldap.timeout_ms), .min = 1, .max = INT_MAX },
+	{ .name = "bind-timeout", .nargs = 1, .set = set_duration,
+	    .off = C(ldap.bind_timeout_ms), .min = 1, .max = INT_MAX },
+	{ .name = "max-searches", .nargs = 1, .set = set_int,
+	    .off = C(ldap.max_searches), .min = 1, .max = 65535 },
+	/* 0: stay on a later URI until it fails. */
+	{ .name = "failback", .nargs = 1, .set = set_duration,
+	    .off = C(ldap.failback_ms), .min = 0, .max = INT_MAX },
+	{ .name = "login-attribute", .nargs = 1, .set = set_str,
+	    .off = C(ldap.login_attribute) },
+	{ .name = "sasl-mech", .nargs = 1, .set = set_str,
+	    .off = C(ldap.sasl_mech) },
+	{ .name = "sasl-authcid", .nargs = 1, .set = set_str,
+	    .off = C(ldap.sasl_authcid) },
+	{ .name = "sasl-authzid", .nargs = 1, .set = set_str,
+	    .off = C(ldap.sasl_authzid) },
+	{ .name = "sasl-realm", .nargs = 1, .set = set_str,
+	    .off = C(ldap.sasl_realm) },
+	{ .name = "starttls", .nargs = 1, .set = set_bool,
+	    .off = C(ldap.starttls) },
+	{ .name = "tls-ca-file", .nargs = 1, .set = set_str,
+	    .off = C(ldap.tls_ca_file) },
+	{ .name = "tls-verify", .nargs = 1, .set = set_bool,
+	    .off = C(ldap.tls_verify) },
+	{ .name = "follow-changes", .nargs = 1, .set = set_follow },
+	{ .name = "poll-interval", .nargs = 1, .set = set_duration,
+	    .off = C(ldap.poll_interval_ms), .min = 1, .max = INT_MAX },
+	/* 0: close moved sessions at once. */
+	{ .name = "move-grace", .nargs = 1, .set = set_duration,
+	    .off = C(ldap.move_grace_ms), .min = 0, .max = INT_MAX },
+};
+
+static const struct kw cache_kws[] = {
+	/* 0 turns the cache off. */
+	{ .name = "ttl", .nargs = 1, .set = set_duration,
+	    .off = C(cache.ttl_ms), .min = 0, .max = INT_MAX },
+	{ .name = "negative-ttl", .nargs = 1, .set = set_duration,
+	    .off = C(cache.negative_ttl_ms), .min = 0, .max = INT_MAX },
+	{ .name = "stale-if-error", .nargs = 1, .set = set_duration,
+	    .off = C(cache.stale_ms), .min = 0, .max = INT_MAX },
+	{ .name = "size", .nargs = 1, .set = set_int,
+	    .off = C(cache.size), .min = 1, .max = 100000000 },
+};
+
+static const struct kw username_kws[] = {
+	{ .name = "lowercase", .nargs = 1, .set = set_bool,
+	    .off = C(username.lowercase) },
+	{ .name = "default-domain", .nargs = 1, .set = set_str,
+	    .off = C(username.default_domain) },
+	{ .name = "domain-delimiter", .nargs = 1, .set = set_delimiter },
+	{ .name = "strip-domain", .nargs = 1, .set = set_strip_domain },
+};
+
+static const struct kw lookup_kws[] = {
+	{ .name = "map-file", .nargs = 1, .set = set_str,
+	    .off = C(lookup.map_file) },
+	{ .name = "not-found-backend", .nargs = 1, .set = set_str,
+	    .off = C(lookup.not_found_backend) },
+	{ .name = "no-attribute-backend", .nargs = 1, .set = set_str,
+	    .off = C(lookup.no_attribute_backend) },
+	{ .name = "allow-any-host", .nargs = 1, .set = set_bool,
+	    .off = C(lookup.allow_any_host) },
+};
+
+/* What a backend block has besides the backend-defaults settings. */
+static const struct kw backend_more_kws[] = {
+	{ .name = "address", .nargs = 1, .set = set_bk_address },
 };
 
 static const struct kw backend_kws[] = {
@@ -602,6 +1034,25 @@ static const struct kw backend_kws[] = {
 	    .off = C(backend.connect_timeout_ms), .min = 1, .max = INT_MAX },
 	{ .name = "login-timeout", .nargs = 1, .set = set_duration,
 	    .off = C(backend.login_timeout_ms), .min = 1, .max = INT_MAX },
+	{ .name = "tls", .nargs = 1, .set = set_backend_tls },
+	{ .name = "ca", .nargs = 1, .set = set_str, .off = C(backend.ca) },
+	{ .name = "verify", .nargs = 1, .set = set_bool,
+	    .off = C(backend.verify) },
+	{ .name = "imaps-port", .nargs = 1, .set = set_port,
+	    .off = C(backend.imaps_port) },
+	{ .name = "forward-id", .nargs = 1, .set = set_bool,
+	    .off = C(backend.forward_id) },
+	{ .name = "pop3-port", .nargs = 1, .set = set_port,
+	    .off = C(backend.pop3_port) },
+	{ .name = "pop3s-port", .nargs = 1, .set = set_port,
+	    .off = C(backend.pop3s_port) },
+	{ .name = "sieve-port", .nargs = 1, .set = set_port,
+	    .off = C(backend.sieve_port) },
+	{ .name = "xclient", .nargs = 1, .set = set_bool,
+	    .off = C(backend.xclient) },
+	/* 0: never skip a backend that just failed to connect. */
+	{ .name = "down-time", .nargs = 1, .set = set_duration,
+	    .off = C(backend.down_time_ms), .min = 0, .max = INT_MAX },
 };
 
 static const struct kw limits_kws[] = {
@@ -622,6 +1073,44 @@ static const struct kw limits_kws[] = {
 	    .off = C(limits.line_max), .min = 1024, .max = SIZE_LIMIT },
 	{ .name = "literal-max", .nargs = 1, .set = set_size,
 	    .off = C(limits.literal_max), .min = 1, .max = SIZE_LIMIT },
+	/* RFC 2449 section 4: 255 octets with CRLF; AUTH lines may be
+	 * longer (line-max), for bearer tokens. */
+	{ .name = "pop3-line-max", .nargs = 1, .set = set_size,
+	    .off = C(limits.pop3_line_max), .min = 255, .max = SIZE_LIMIT },
+	{ .name = "per-client", .nargs = 1, .set = set_int,
+	    .off = C(limits.per_client), .min = 1, .max = INT_MAX },
+	{ .name = "client-failures", .nargs = 1, .set = set_int,
+	    .off = C(limits.client_failures), .min = 1, .max = INT_MAX },
+	{ .name = "client-backoff", .nargs = 1, .set = set_duration,
+	    .off = C(limits.client_backoff_ms), .min = 1, .max = INT_MAX },
+	/* 0: on SIGTERM, close relayed sessions at once. */
+	{ .name = "drain-time", .nargs = 1, .set = set_duration,
+	    .off = C(limits.drain_time_ms), .min = 0, .max = INT_MAX },
+};
+
+static const struct kw control_kws[] = {
+	{ .name = "socket", .nargs = 1, .set = set_str,
+	    .off = C(control.socket) },
+	{ .name = "mode", .nargs = 1, .set = set_mode,
+	    .off = C(control.mode) },
+	{ .name = "group", .nargs = 1, .set = set_str,
+	    .off = C(control.group) },
+};
+
+static const struct kw metrics_kws[] = {
+	{ .name = "listen", .nargs = 1, .set = set_metrics_listen },
+};
+
+static const struct kw tls_kws[] = {
+	{ .name = "certificate", .nargs = 1, .set = set_str,
+	    .off = C(tls.certificate) },
+	{ .name = "key", .nargs = 1, .set = set_str, .off = C(tls.key) },
+	{ .name = "sni", .nargs = 3, .flags = KW_REPEAT, .set = set_sni },
+	{ .name = "min-version", .nargs = 1, .set = set_min_version },
+	{ .name = "ciphers", .nargs = 1, .set = set_str,
+	    .off = C(tls.ciphers) },
+	{ .name = "handshake-timeout", .nargs = 1, .set = set_duration,
+	    .off = C(tls.handshake_timeout_ms), .min = 1, .max = INT_MAX },
 };
 
 #undef C
@@ -632,8 +1121,29 @@ static const struct block ldap_block = {
 static const struct block backend_block = {
 	"backend-defaults", backend_kws, nitems(backend_kws), NULL
 };
+static const struct block cache_block = {
+	"cache", cache_kws, nitems(cache_kws), NULL
+};
+static const struct block username_block = {
+	"user-name", username_kws, nitems(username_kws), NULL
+};
+static const struct block lookup_block = {
+	"lookup", lookup_kws, nitems(lookup_kws), NULL
+};
+static const struct block named_backend_block = {
+	"backend", backend_kws, nitems(backend_kws), NULL
+};
 static const struct block limits_block = {
 	"limits", limits_kws, nitems(limits_kws), NULL
+};
+static const struct block tls_block = {
+	"tls", tls_kws, nitems(tls_kws), check_tls
+};
+static const struct block control_block = {
+	"control", control_kws, nitems(control_kws), NULL
+};
+static const struct block metrics_block = {
+	"metrics", metrics_kws, nitems(metrics_kws), NULL
 };
 
 static const struct kw top_kws[] = {
@@ -643,11 +1153,21 @@ static const struct kw top_kws[] = {
 	    offsetof(struct conf, group) },
 	{ .name = "pid-file", .nargs = 1, .set = set_str, .off =
 	    offsetof(struct conf, pid_file) },
-	{ .name = "listen", .nargs = 2, .flags = KW_REPEAT,
+	{ .name = "listen", .nargs = 3, .flags = KW_REPEAT | KW_OPTLAST,
 	    .set = set_listen },
+	{ .name = "trusted-networks", .nargs = KW_LIST, .flags = KW_REPEAT,
+	    .set = set_trusted },
+	{ .name = "tls", .block = &tls_block },
 	{ .name = "ldap", .block = &ldap_block },
 	{ .name = "backend-defaults", .block = &backend_block },
 	{ .name = "limits", .block = &limits_block },
+	{ .name = "cache", .block = &cache_block },
+	{ .name = "user-name", .block = &username_block },
+	{ .name = "lookup", .block = &lookup_block },
+	{ .name = "backend", .nargs = 1, .flags = KW_REPEAT,
+	    .set = set_backend, .block = &named_backend_block },
+	{ .name = "control", .block = &control_block },
+	{ .name = "metrics", .block = &metrics_block },
 };
 
 static const struct block top_block = {
@@ -658,6 +1178,9 @@ _Static_assert(nitems(top_kws) <= KW_MAX, "KW_MAX");
 _Static_assert(nitems(ldap_kws) <= KW_MAX, "KW_MAX");
 _Static_assert(nitems(backend_kws) <= KW_MAX, "KW_MAX");
 _Static_assert(nitems(limits_kws) <= KW_MAX, "KW_MAX");
+_Static_assert(nitems(backend_kws) + nitems(backend_more_kws) <= KW_MAX,
+    "KW_MAX");
+_Static_assert(nitems(tls_kws) <= KW_MAX, "KW_MAX");
 
 static int	parse_block(struct parser *, const struct block *, int);
 
@@ -669,6 +1192,21 @@ parse_setting(struct parser *p, const struct kw *kw, int line)
 	struct token	*t, tok;
 	int		 i, n = 0, max, rv = -1;
 	if (kw->block != NULL) {
+		/* "backend NAME {": the name first. */
+		if (kw->set != NULL) {
+			if (peek(p, &t) == -1)
+				return -1;
+			if ((t->type != T_WORD && t->type != T_STRING) ||
+			    t->line != line) {
+				perr(p, line, "%s: missing name", kw->name);
+				return -1;
+			}
+			lex(p, &tok);
+			rv = kw->set(p, kw, &tok.val, 1, line);
+			token_clear(&tok);
+			if (rv == -1)
+				return -1;
+		}
 		if (lex(p, &tok) == -1)
 			return -1;
 		token_clear(&tok);
@@ -678,7 +1216,9 @@ parse_setting(struct parser *p, const struct kw *kw, int line)
 		}
 		if (kw->block == &ldap_block)
 			p->ldap_line = line;
-		return parse_block(p, kw->block, line);
+		rv = parse_block(p, kw->block, line);
+		p->defer_now = 0;
+		return rv;
 	}
 	max = kw->nargs == KW_LIST ? CONF_MAX_URIS : kw->nargs;
 	for (;;) {
@@ -697,11 +1237,15 @@ parse_setting(struct parser *p, const struct kw *kw, int line)
 		lex(p, &tok);
 		v[n++] = tok.val;
 	}
-	if (n == 0 || (kw->nargs != KW_LIST && n < kw->nargs)) {
+	if (n == 0 || (kw->nargs != KW_LIST && n < kw->nargs -
+	    ((kw->flags & KW_OPTLAST) ? 1 : 0))) {
 		perr(p, line, "%s: missing value", kw->name);
 		goto out;
 	}
-	rv = kw->set(p, kw, v, n, line);
+	if (p->defer_now)
+		rv = defer_setting(p, kw, v, n, line);
+	else
+		rv = kw->set(p, kw, v, n, line);
  out:
 	for (i = 0; i < n; i++)
 		free_secret(&v[i]);
@@ -715,7 +1259,12 @@ parse_block(struct parser *p, const struct block *b, int open_line)
 	struct token	 t, *next;
 	int		 seen[KW_MAX] = { 0 };
 	char		 eb[ESC_MAX];
-	size_t		 i;
+	size_t		 i, nmore = 0;
+	int		 rv;
+
+	/* A backend block also has the settings of backend_more_kws. */
+	if (b == &named_backend_block)
+		nmore = nitems(backend_more_kws);
 
 	for (;;) {
 		if (lex(p, &t) == -1)
@@ -747,10 +1296,11 @@ parse_block(struct parser *p, const struct block *b, int open_line)
 		case T_WORD:
 			break;
 		}
-		for (i = 0; i < b->nkws; i++)
-			if (strcmp(t.val, b->kws[i].name) == 0)
+		for (i = 0; i < b->nkws + nmore; i++)
+			if (strcmp(t.val, i < b->nkws ? b->kws[i].name :
+			    backend_more_kws[i - b->nkws].name) == 0)
 				break;
-		if (i == b->nkws) {
+		if (i == b->nkws + nmore) {
 			if (b->name != NULL)
 				perr(p, t.line, "unknown setting \"%s\" in %s "
 				    "block", esc(t.val, eb), b->name);
@@ -765,7 +1315,7 @@ parse_block(struct parser *p, const struct block *b, int open_line)
 			return -1;
 		}
 		token_clear(&t);
-		kw = &b->kws[i];
+		kw = i < b->nkws ? &b->kws[i] : &backend_more_kws[i - b->nkws];
 		if (seen[i] != 0 && !(kw->flags & KW_REPEAT)) {
 			perr(p, t.line, "%s%sduplicate %s \"%s\" (first at "
 			    "line %d)", b->name ? b->name : "",
@@ -776,9 +1326,68 @@ parse_block(struct parser *p, const struct block *b, int open_line)
 		}
 		if (seen[i] == 0)
 			seen[i] = t.line;
-		if (parse_setting(p, kw, t.line) == -1)
+		/* In a backend block, the backend-defaults settings wait. */
+		p->defer_now = nmore > 0 && i < b->nkws;
+		rv = parse_setting(p, kw, t.line);
+		p->defer_now = 0;
+		if (rv == -1)
 			return -1;
 	}
+}
+
+/* Each backend: backend-defaults, then its own settings over them. */
+static int
+apply_backends(struct parser *p)
+{
+	struct conf	*c = p->c;
+	struct deferred	*d;
+	size_t		 i;
+	int		 rv = 0;
+
+	for (i = 0; i < c->nbackends; i++)
+		c->backends[i].opts = c->backend;
+	for (i = 0; i < p->ndefer && rv == 0; i++) {
+		d = &p->defer[i];
+		p->bk_opts = &c->backends[d->backend].opts;
+		rv = d->kw->set(p, d->kw, d->v, d->n, d->line);
+		p->bk_opts = NULL;
+	}
+	return rv;
+}
+
+static void
+free_deferred(struct parser *p)
+{
+	size_t	i;
+	int	j;
+
+	for (i = 0; i < p->ndefer; i++)
+		for (j = 0; j < p->defer[i].n; j++)
+			free_secret(&p->defer[i].v[j]);
+	free(p->defer);
+	p->defer = NULL;
+	p->ndefer = 0;
+}
+
+static int
+check_routes(struct parser *p)
+{
+	const struct conf_lookup	*l = &p->c->lookup;
+	const char			*names[2];
+	char				 eb[ESC_MAX];
+	size_t				 i;
+
+	names[0] = l->not_found_backend;
+	names[1] = l->no_attribute_backend;
+	for (i = 0; i < nitems(names); i++)
+		if (names[i] != NULL &&
+		    conf_backend_find(p->c, names[i]) == NULL) {
+			perr(p, 0, "lookup: %s \"%s\" is not a configured "
+			    "backend", i == 0 ? "not-found-backend" :
+			    "no-attribute-backend", esc(names[i], eb));
+			return -1;
+		}
+	return 0;
 }
 
 static struct conf *
@@ -808,6 +1417,24 @@ parse(const char *name, const char *text, size_t len, char *err,
 	c->backend.imap_port = 143;
 	c->backend.connect_timeout_ms = 10 * 1000;
 	c->backend.login_timeout_ms = 30 * 1000;
+	c->backend.verify = 1;
+	c->backend.imaps_port = 993;
+	c->backend.pop3_port = 110;
+	c->backend.pop3s_port = 995;
+	c->backend.sieve_port = 4190;
+	c->backend.down_time_ms = 10 * 1000;
+	c->ldap.max_searches = 64;
+	c->ldap.failback_ms = 60 * 1000;
+	c->ldap.tls_verify = 1;
+	c->ldap.follow_changes = CONF_FOLLOW_YES;
+	c->ldap.poll_interval_ms = 30 * 1000;
+	c->cache.ttl_ms = 60 * 1000;
+	c->cache.negative_ttl_ms = 10 * 1000;
+	c->cache.stale_ms = 60 * 60 * 1000;
+	c->cache.size = 100000;
+	c->username.delimiter = '@';
+	c->tls.min_version = 12;
+	c->tls.handshake_timeout_ms = 10 * 1000;
 	c->limits.sessions = 10000;
 	c->limits.preauth_timeout_ms = 60 * 1000;
 	c->limits.idle_timeout_ms = 30 * 60 * 1000;
@@ -816,10 +1443,22 @@ parse(const char *name, const char *text, size_t len, char *err,
 	c->limits.bad_commands = 10;
 	c->limits.line_max = 8192;
 	c->limits.literal_max = 8192;
+	c->limits.pop3_line_max = 255;
+	c->limits.per_client = 50;
+	c->limits.client_failures = 30;
+	c->limits.client_backoff_ms = 5 * 60 * 1000;
+	c->limits.drain_time_ms = 30 * 1000;
+	c->control.mode = 0660;
+	c->refs = 1;
 
 	rv = parse_block(&p, &top_block, 0);
 	if (p.have_peek)
 		token_clear(&p.peek);
+	if (rv == 0)
+		rv = apply_backends(&p);
+	if (rv == 0)
+		rv = check_routes(&p);
+	free_deferred(&p);
 	if (rv == -1) {
 		conf_free(&c);
 		return NULL;
@@ -828,6 +1467,8 @@ parse(const char *name, const char *text, size_t len, char *err,
 		c->ldap.filter = xstrdup(DEFAULT_FILTER);
 	if (c->ldap.attribute == NULL)
 		c->ldap.attribute = xstrdup(DEFAULT_ATTRIBUTE);
+	if (c->control.socket == NULL)
+		c->control.socket = xstrdup(DEFAULT_SOCKET);
 	if (pwfile_line != NULL)
 		*pwfile_line = p.pwfile_line;
 	return c;
@@ -969,8 +1610,72 @@ conf_free(struct conf **cp)
 	free(c->ldap.base);
 	free(c->ldap.filter);
 	free(c->ldap.attribute);
+	free(c->ldap.login_attribute);
+	free(c->ldap.sasl_mech);
+	free(c->ldap.sasl_authcid);
+	free(c->ldap.sasl_authzid);
+	free(c->ldap.sasl_realm);
+	free(c->ldap.tls_ca_file);
+	free(c->username.default_domain);
+	free(c->lookup.map_file);
+	free(c->lookup.not_found_backend);
+	free(c->lookup.no_attribute_backend);
+	for (i = 0; i < c->nbackends; i++) {
+		free(c->backends[i].name);
+		free(c->backends[i].address);
+		/* Strings a backend did not set are the defaults' own. */
+		if (c->backends[i].opts.ca != c->backend.ca)
+			free(c->backends[i].opts.ca);
+	}
+	free(c->backends);
+	free(c->backend.ca);
+	free(c->tls.certificate);
+	free(c->tls.key);
+	for (i = 0; i < c->tls.nsni; i++) {
+		free(c->tls.sni[i].name);
+		free(c->tls.sni[i].certificate);
+		free(c->tls.sni[i].key);
+	}
+	free(c->tls.sni);
+	free(c->tls.ciphers);
+	free(c->trusted);
+	free(c->control.socket);
+	free(c->control.group);
+	free(c->metrics.listen);
 	free(c);
 	*cp = NULL;
+}
+
+struct conf *
+conf_ref(struct conf *c)
+{
+	c->refs++;
+	return c;
+}
+
+void
+conf_unref(struct conf **cp)
+{
+	if (*cp == NULL)
+		return;
+	if (--(*cp)->refs <= 0)
+		conf_free(cp);
+	*cp = NULL;
+}
+
+const struct conf_backend *
+conf_backend_find(const struct conf *c, const char *name)
+{
+	const struct conf_backend	*b;
+	size_t				 i;
+
+	for (i = 0; i < c->nbackends; i++) {
+		b = &c->backends[i];
+		if (strcasecmp(b->name, name) == 0 || (b->address != NULL &&
+		    strcasecmp(b->address, name) == 0))
+			return b;
+	}
+	return NULL;
 }
 
 const char *
@@ -979,6 +1684,10 @@ conf_proto_name(enum conf_proto proto)
 	switch (proto) {
 	case PROTO_IMAP:
 		return "imap";
+	case PROTO_POP3:
+		return "pop3";
+	case PROTO_SIEVE:
+		return "sieve";
 	}
 	return "unknown";
 }

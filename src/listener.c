@@ -12,9 +12,11 @@
 #include <event2/util.h>
 
 #include "proxy/session.h"
+#include "src/clients.h"
 #include "src/conf.h"
 #include "src/listener.h"
 #include "src/log.h"
+#include "src/util.h"
 #include "src/worker.h"
 #include "src/xmalloc.h"
 
@@ -34,36 +36,77 @@ struct listener_set {
 	size_t		 n;
 };
 
+static int
+listener_socket(const struct conf *conf, const struct conf_listen *cl,
+    char *err, size_t errlen)
+{
+	int	fd, on = 1;
+
+	fd = socket(cl->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    bind(fd, (const struct sockaddr *)&cl->ss, cl->sslen) == -1 ||
+	    listen(fd, 1024) == -1) {
+		snprintf(err, errlen, "%s:%d: listen %s %s: %s",
+		    conf->path, cl->line, conf_proto_name(cl->proto),
+		    cl->address, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct listener_set *
 listener_bind(const struct conf *conf, char *err, size_t errlen)
 {
+	return listener_rebind(NULL, conf, err, errlen);
+}
+
+/* The old socket bound to cl's address, if any. */
+static struct listener *
+listener_find(struct listener_set *old, const struct conf_listen *cl)
+{
+	size_t	i;
+
+	for (i = 0; old != NULL && i < old->n; i++)
+		if (old->l[i].fd != -1 && old->l[i].cl->sslen == cl->sslen &&
+		    memcmp(&old->l[i].cl->ss, &cl->ss, cl->sslen) == 0)
+			return &old->l[i];
+	return NULL;
+}
+
+struct listener_set *
+listener_rebind(struct listener_set *old, const struct conf *conf,
+    char *err, size_t errlen)
+{
 	struct listener_set	*set;
-	const struct conf_listen *cl;
+	struct listener		*l;
 	size_t			 i;
-	int			 fd, on = 1;
 
 	set = xcalloc(1, sizeof(*set));
 	set->l = xcalloc(conf->nlistens, sizeof(*set->l));
 	for (i = 0; i < conf->nlistens; i++) {
-		cl = &conf->listens[i];
-		fd = socket(cl->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1 ||
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
-		    sizeof(on)) == -1 ||
-		    bind(fd, (const struct sockaddr *)&cl->ss, cl->sslen) ==
-		    -1 || listen(fd, 1024) == -1) {
-			snprintf(err, errlen, "%s:%d: listen %s %s: %s",
-			    conf->path, cl->line, conf_proto_name(cl->proto),
-			    cl->address, strerror(errno));
-			if (fd != -1)
-				close(fd);
-			set->n = i;
+		set->l[i].cl = &conf->listens[i];
+		set->l[i].fd = -1;
+		if (listener_find(old, set->l[i].cl) != NULL)
+			continue;
+		set->l[i].fd = listener_socket(conf, set->l[i].cl, err,
+		    errlen);
+		if (set->l[i].fd == -1) {
+			set->n = i + 1;
 			listener_free(&set);
 			return NULL;
 		}
-		set->l[i].fd = fd;
-		set->l[i].cl = cl;
+	}
+	/* Nothing can fail now: take the unchanged sockets over. */
+	for (i = 0; i < conf->nlistens; i++) {
+		if (set->l[i].fd != -1)
+			continue;
+		l = listener_find(old, set->l[i].cl);
+		set->l[i].fd = l->fd;
+		l->fd = -1;
 	}
 	set->n = conf->nlistens;
 	return set;
@@ -79,17 +122,58 @@ listener_resume_cb(evutil_socket_t fd, short ev, void *arg)
 	event_add(l->ev, NULL);
 }
 
+/* The last words to a refused client, in its protocol's terms. */
 static void
-listener_refuse(struct worker *w, int fd)
+listener_refuse(int fd, enum conf_proto proto, const char *text)
 {
-	static const char	bye[] = "* BYE Too many connections, try "
-				    "again later.\r\n";
-	ssize_t			r;
+	char	line[160];
+	ssize_t	r;
 
-	w->counters.sessions_refused++;
-	r = write(fd, bye, sizeof(bye) - 1);	/* best effort */
+	switch (proto) {
+	case PROTO_POP3:
+		snprintf(line, sizeof(line), "-ERR [SYS/TEMP] %s\r\n", text);
+		break;
+	case PROTO_SIEVE:
+		snprintf(line, sizeof(line), "BYE (TRYLATER) \"%s\"\r\n",
+		    text);
+		break;
+	default:
+		snprintf(line, sizeof(line), "* BYE %s\r\n", text);
+		break;
+	}
+	r = write(fd, line, strlen(line));	/* best effort */
 	(void)r;
 	close(fd);
+}
+
+/* 0 if a connection from sa may become a session; else refuses fd. */
+static int
+listener_limits(struct worker *w, int fd, const struct sockaddr *sa,
+    enum conf_proto proto)
+{
+	const struct conf_limits *lim = &w->conf->limits;
+
+	if (w->nsessions >= (size_t)lim->sessions) {
+		w->counters.sessions_refused++;
+		listener_refuse(fd, proto, "Too many connections, try again "
+		    "later.");
+		return -1;
+	}
+	switch (clients_check(w->clients, sa, lim->per_client, now_ms())) {
+	case CLIENTS_OK:
+		return 0;
+	case CLIENTS_TOO_MANY:
+		w->counters.refused_per_client++;
+		listener_refuse(fd, proto, "Too many connections from your "
+		    "address.");
+		break;
+	case CLIENTS_BACKOFF:
+		w->counters.refused_backoff++;
+		listener_refuse(fd, proto, "Too many failed logins from your "
+		    "address, try again later.");
+		break;
+	}
+	return -1;
 }
 
 static void
@@ -122,11 +206,10 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 			return;
 		}
 		l->paused_logged = 0;
-		if (w->nsessions >= (size_t)w->conf->limits.sessions) {
-			listener_refuse(w, fd);
+		if (listener_limits(w, fd, (struct sockaddr *)&ss,
+		    l->cl->proto) == -1)
 			continue;
-		}
-		session_accept(w, fd, (struct sockaddr *)&ss, sslen);
+		session_accept(w, fd, (struct sockaddr *)&ss, sslen, l->cl);
 	}
 }
 
@@ -163,7 +246,8 @@ listener_free(struct listener_set **setp)
 			event_free(set->l[i].ev);
 		if (set->l[i].pause != NULL)
 			event_free(set->l[i].pause);
-		close(set->l[i].fd);
+		if (set->l[i].fd != -1)
+			close(set->l[i].fd);
 	}
 	free(set->l);
 	free(set);

@@ -8,8 +8,10 @@
 
 #include "lookup/lookup.h"
 #include "proxy/session.h"
+#include "src/clients.h"
 #include "src/conf.h"
 #include "src/log.h"
+#include "src/moves.h"
 #include "src/worker.h"
 #include "src/xmalloc.h"
 
@@ -30,7 +32,7 @@ worker_reap_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 struct worker *
-worker_new(const struct conf *conf)
+worker_new(struct conf *conf)
 {
 	struct worker	*w;
 
@@ -52,7 +54,10 @@ worker_new(const struct conf *conf)
 	w->reap = event_new(w->base, -1, 0, worker_reap_cb, w);
 	if (w->reap == NULL)
 		fatalx("event_new failed");
-	w->lookup = lookup_new(w->base, w->dns, &conf->ldap);
+	w->lookup = lookup_new(w->base, w->dns, conf);
+	w->moves = moves_new(w);
+	if ((w->clients = clients_new()) == NULL)
+		fatalx("clients_new failed");
 	return w;
 }
 
@@ -66,7 +71,9 @@ worker_free(struct worker **wp, const char *reason)
 		return;
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
 		session_close_now(s, reason);
+	moves_free(&w->moves);
 	lookup_free(&w->lookup);
+	clients_free(&w->clients);
 	worker_reap_cb(-1, 0, w);
 	event_free(w->reap);
 	evdns_base_free(w->dns, 0);

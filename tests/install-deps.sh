@@ -14,7 +14,8 @@ set -eu
 build_pkgs="build-essential autoconf automake libtool-bin pkg-config
 	libevent-dev libssl-dev libldap-dev libsasl2-dev libcmocka-dev
 	libsystemd-dev clang"
-test_pkgs="slapd ldap-utils dovecot-imapd dovecot-pop3d python3 curl"
+test_pkgs="slapd ldap-utils dovecot-imapd dovecot-pop3d python3 curl
+	dovecot-managesieved dovecot-sieve fetchmail sieve-connect openssl isync"
 
 case "${1:-all}" in
 all) want="$build_pkgs $test_pkgs" ;;

@@ -278,7 +278,20 @@ def wait_until(what, fn, timeout, proc=None, interval=0.1):
 
 
 class Harness:
-    def __init__(self, ferryd=None, ferry=True, keep=None, verbose=True):
+    def __init__(self, ferryd=None, ferry=True, keep=None, verbose=True,
+                 cache="ttl 0", ferry_extra="", ldap_extra="",
+                 ldap_uri_bind=None, extra_users=0, syncprov=True):
+        # cache: the cache block's settings (tests of moves need none);
+        # ferry_extra, ldap_extra: more lines for ferry.conf / its ldap block
+        self.cache_conf = cache
+        self.ferry_extra = ferry_extra
+        self.ldap_extra = ldap_extra
+        # replaces the ldap block's uri and bind lines when set
+        self.ldap_uri_bind = ldap_uri_bind
+        # ferryd refuses to run as root without "user": run as we are
+        self.ferry_user = pwd.getpwuid(os.geteuid()).pw_name
+        self.limits_extra = ""      # more lines for the limits block
+        self.control_socket = None  # set by _setup_ferry (temp dir)
         self.ferryd = ferryd or os.environ.get("FERRYD") or DEFAULT_FERRYD
         self.with_ferry = ferry
         self.keep = (os.environ.get("KEEP_TMP") == "1") if keep is None else keep
@@ -286,6 +299,12 @@ class Harness:
         self.dovecot_bin = os.environ.get("DOVECOT", "/usr/sbin/dovecot")
         self.users = dict((u, pw) for u, (pw, _) in USERS.items())
         self.location = dict((u, s) for u, (_, s) in USERS.items())
+        # extra_users: m01, m02, ... all on A (test_moves.py)
+        for i in range(1, extra_users + 1):
+            self.users["m%02d" % i] = "m%02d-Pw.%06x" % (i, 0x4d0000 + i)
+            self.location["m%02d" % i] = "A"
+        # syncprov=False: a slapd without RFC 4533 (ferry must poll)
+        self.syncprov = syncprov
         self.tmp = None
         self.procs = {}
         self.mute = None
@@ -302,6 +321,7 @@ class Harness:
         self.port = {k: free_port(a, taken_p) for k, a in self.addr.items()}
         self.pop3_port = {k: free_port(self.addr[k], taken_p) for k in "AB"}
         self.ldap_uri = "ldap://%s:%d" % (self.ldap_addr, self.ldap_port)
+        self.ldapi_path = None  # set by _setup_ldap
 
     # --- helpers for tests
     def password(self, uid):
@@ -425,6 +445,9 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload syncprov
 loglevel stats
+# SASL EXTERNAL over ldapi://: this process's uid reads as ferry
+authz-regexp "gidNumber=[0-9]+\\\\+uidNumber={euid},cn=peercred,cn=external,cn=auth"
+    "{ferrydn}"
 
 database mdb
 maxsize 104857600
@@ -436,7 +459,7 @@ index objectClass eq
 index uid,mail eq
 index entryCSN,entryUUID eq
 # RFC 4533 content synchronisation, for a ferry that follows changes
-overlay syncprov
+{syncprov}overlay syncprov
 
 access to attrs=userPassword
     by anonymous auth
@@ -445,14 +468,22 @@ access to *
     by dn.exact="{ferrydn}" read
     by * none
 """.format(d=d, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=LDAP_ROOT_PW,
-           ferrydn=FERRY_DN)
+           ferrydn=FERRY_DN, euid=os.geteuid(),
+           syncprov="" if self.syncprov else "# ")
         with open(os.path.join(d, "slapd.conf"), "w") as f:
             os.fchmod(f.fileno(), 0o600)  # holds rootpw
             f.write(conf)
         self.procs["slapd"] = Proc(
-            "slapd", [self.slapd_bin, "-d", "256", "-h", self.ldap_uri + "/",
+            "slapd", [self.slapd_bin, "-d", "256", "-h",
+                      self.ldap_uri + "/ " + self.ldapi_uri(),
                       "-f", os.path.join(d, "slapd.conf")],
             os.path.join(d, "slapd.log"))
+
+    def ldapi_uri(self):
+        """slapd's ldapi:// URI (a socket in the temporary directory)."""
+        if self.ldapi_path is None:
+            self.ldapi_path = self.path("ldap", "ldapi")
+        return "ldapi://" + self.ldapi_path.replace("/", "%2F")
 
     def start_ldap(self):
         p = self.procs["slapd"]
@@ -713,36 +744,57 @@ service pop3-login {{
         with os.fdopen(fd, "w") as f:
             f.write(LDAP_FERRY_PW + "\n")
         os.chmod(secret, 0o600)
+        self.control_socket = self.path("ferry.sock")
         conf = """\
 # ferry integration test configuration (written by ferrytest.py)
-listen imap {addr}:{port}
+user {user}
+# plaintext on purpose: the TLS tests (test_tls.py) configure their own
+listen imap {addr}:{port} starttls=off
+control {{ socket {csock} }}
 
 ldap {{
-    uri ldap://{laddr}:{lport}
-    bind-dn {ferrydn}
-    bind-password-file {secret}
+{uri_bind}
     base {people}
     filter {filter}
     timeout 2s
     connect-timeout 2s
+{ldap_extra}
 }}
 
-backend-defaults {{ connect-timeout 2s  login-timeout 5s }}
+cache {{ {cache} }}
+{extra}
+
+backend-defaults {{ connect-timeout 2s  login-timeout 5s  down-time 1s }}
 
 limits {{
     auth-failure-delay 100ms
     preauth-timeout {preauth}s
     auth-failures 3
+    drain-time 5s
+{limits_extra}
 }}
-""".format(addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
+""".format(user=self.ferry_user, csock=self.control_socket,
+           limits_extra=self.limits_extra, addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
            lport=self.ldap_port, ferrydn=FERRY_DN, secret=secret,
-           people=PEOPLE, filter=FILTER, preauth=PREAUTH_TIMEOUT)
+           people=PEOPLE, filter=FILTER, preauth=PREAUTH_TIMEOUT,
+           cache=self._conf_part(self.cache_conf),
+           extra=self._conf_part(self.ferry_extra),
+           uri_bind=self._conf_part(self.ldap_uri_bind) or (
+               "    uri ldap://%s:%d\n    bind-dn %s\n"
+               "    bind-password-file %s" % (self.ldap_addr, self.ldap_port,
+                                             FERRY_DN, secret)),
+           ldap_extra=self._conf_part(self.ldap_extra))
         self.ferry_conf = self.path("ferry.conf")
         with open(self.ferry_conf, "w") as f:
             f.write(conf)
         self.procs["ferryd"] = Proc(
             "ferryd", [self.ferryd, "-f", "-v", "-c", self.ferry_conf],
             self.path("ferryd.log"))
+
+    def _conf_part(self, v):
+        """A piece of ferry.conf, or a function of the harness giving one
+        (for settings that need its addresses or paths)."""
+        return v(self) if callable(v) else v
 
     def start_ferry(self):
         p = self.procs["ferryd"]

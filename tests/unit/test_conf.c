@@ -373,6 +373,77 @@ test_listen_errors(void **state)
 	    "ldap");
 }
 
+/* POP3, POP3S and ManageSieve listeners and their backend ports. */
+static void
+test_pop3_sieve(void **state)
+{
+	struct conf	*c;
+
+	(void)state;
+	c = parse_ok("listen pop3 127.0.0.1:110 starttls=optional\n"
+	    "listen pop3s 127.0.0.1:995\nlisten sieve 127.0.0.1:4190\n"
+	    MIN_LDAP "backend-defaults { pop3s-port 1995  sieve-port 14190 "
+	    "xclient yes }\nlimits { pop3-line-max 512 }\n");
+	assert_int_equal(c->nlistens, 3);
+	assert_int_equal(c->listens[0].proto, PROTO_POP3);
+	assert_int_equal(c->listens[0].implicit_tls, 0);
+	assert_int_equal(c->listens[0].starttls, CONF_STARTTLS_OPTIONAL);
+	assert_int_equal(c->listens[1].proto, PROTO_POP3);
+	assert_int_equal(c->listens[1].implicit_tls, 1);
+	assert_int_equal(c->listens[2].proto, PROTO_SIEVE);
+	assert_int_equal(c->listens[2].starttls, CONF_STARTTLS_REQUIRED);
+	assert_int_equal(c->backend.pop3s_port, 1995);
+	assert_int_equal(c->backend.sieve_port, 14190);
+	assert_int_equal(c->backend.xclient, 1);
+	assert_int_equal(c->limits.pop3_line_max, 512);
+	assert_string_equal(conf_proto_name(PROTO_POP3), "pop3");
+	assert_string_equal(conf_proto_name(PROTO_SIEVE), "sieve");
+	conf_free(&c);
+	c = parse_ok(MINIMAL);
+	assert_int_equal(c->backend.pop3_port, 110);
+	assert_int_equal(c->backend.pop3s_port, 995);
+	assert_int_equal(c->backend.sieve_port, 4190);
+	assert_int_equal(c->backend.xclient, 0);
+	assert_int_equal(c->limits.pop3_line_max, 255);
+	conf_free(&c);
+	parse_err("listen pop3s 127.0.0.1:995 starttls=off\n" MIN_LDAP,
+	    "t.conf:1: listen: starttls= is for plaintext", "pop3s");
+	parse_err("listen sieves 127.0.0.1:1\n" MIN_LDAP,
+	    "t.conf:1: listen: unknown protocol", "sieves");
+	parse_err(MINIMAL "limits {\npop3-line-max 100\n}\n",
+	    "t.conf:7: pop3-line-max: ", "100");
+}
+
+/* ldap follow-changes, poll-interval, move-grace (issue 7). */
+static void
+test_follow_changes(void **state)
+{
+	struct conf	*c;
+
+	(void)state;
+	c = parse_ok(MINIMAL);
+	assert_int_equal(c->ldap.follow_changes, CONF_FOLLOW_YES);
+	assert_int_equal(c->ldap.poll_interval_ms, 30000);
+	assert_int_equal(c->ldap.move_grace_ms, 0);
+	conf_free(&c);
+	c = parse_ok("listen imap 127.0.0.1:1143\nldap {\nuri ldap://l\n"
+	    "base dc=x\nfollow-changes poll  poll-interval 500ms\n"
+	    "move-grace 2s\n}\n");
+	assert_int_equal(c->ldap.follow_changes, CONF_FOLLOW_POLL);
+	assert_int_equal(c->ldap.poll_interval_ms, 500);
+	assert_int_equal(c->ldap.move_grace_ms, 2000);
+	conf_free(&c);
+	c = parse_ok("listen imap 127.0.0.1:1143\nldap {\nuri ldap://l\n"
+	    "base dc=x\nfollow-changes no\n}\n");
+	assert_int_equal(c->ldap.follow_changes, CONF_FOLLOW_NO);
+	conf_free(&c);
+	parse_err("listen imap 127.0.0.1:1143\nldap {\nuri ldap://l\n"
+	    "base dc=x\nfollow-changes maybe\n}\n", "t.conf:5:",
+	    "yes, no or poll");
+	parse_err("listen imap 127.0.0.1:1143\nldap {\nuri ldap://l\n"
+	    "base dc=x\npoll-interval 0\n}\n", "t.conf:5:", "greater");
+}
+
 static void
 test_ldap_errors(void **state)
 {
@@ -587,7 +658,9 @@ main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_listen_errors),
+		cmocka_unit_test(test_pop3_sieve),
 		cmocka_unit_test(test_ldap_errors),
+		cmocka_unit_test(test_follow_changes),
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_odd_bytes),
 		cmocka_unit_test(test_load),

@@ -613,6 +613,11 @@ test_too_many_args(void **state)
 	/* list parentheses take slots too */
 	memcpy(buf + n - 2, " ()\r\n", 6);
 	expect_bad(buf, n + 3, "a", "Too many arguments");
+
+	/* a literal one too many: BAD at its announcement, not once its
+	 * data has come (the answer must not depend on the split) */
+	memcpy(buf + n - 2, " x {1}\r\n", 9);
+	expect_bad(buf, n + 6, "a", "Too many arguments");
 }
 
 static void

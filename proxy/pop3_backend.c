@@ -1,0 +1,503 @@
+/* POP3 login on the backend; see pop3_backend.h. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lookup/mailhost.h"
+#include "proxy/backend.h"
+#include "proxy/login.h"
+#include "proxy/pop3_backend.h"
+#include "proxy/route.h"
+#include "proxy/sasl.h"
+#include "proxy/session.h"
+#include "proxy/tls.h"
+#include "src/conf.h"
+#include "src/log.h"
+#include "src/util.h"
+#include "src/worker.h"
+
+#define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
+#define POP3_CMD_LINE_MAX	255	/* RFC 2449 section 4, with CRLF */
+
+/* What ferry read from the backend's CAPA, and how far it has come. */
+#define PCAP_STLS		0x0001
+#define PCAP_SASL		0x0002	/* a SASL line at all */
+#define PCAP_PLAIN		0x0004
+#define PCAP_OAUTHBEARER	0x0008
+#define PCAP_XOAUTH2		0x0010
+#define PCAP_XCLIENT		0x0020
+#define PCAP_LISTING		0x0040	/* inside CAPA's answer */
+#define PCAP_KNOWN		0x0100	/* CAPA has been answered */
+#define PSTEP_TLS		0x1000	/* TLS is up with the backend */
+#define PSTEP_XCLIENT		0x2000	/* XCLIENT was sent */
+#define PCAP_MASK		0x0fff
+
+static void	backend_connected(struct session *);
+static void	backend_failed(struct session *, const char *);
+static void	backend_read_cb(struct bufferevent *, void *);
+static void	backend_login_event_cb(struct bufferevent *, short, void *);
+
+static uint16_t
+pop3_port(const struct conf_backend_defaults *bd)
+{
+	return (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ? bd->pop3s_port :
+	    bd->pop3_port);
+}
+
+void
+pop3_backend_start(struct session *s, const struct mailhost *mh)
+{
+	const struct conf_backend_defaults *bd = route_opts(s);
+	struct mailhost	 m = *mh;
+
+	/* A mailHost port is the IMAP port: POP3 has its own. */
+	m.port = 0;
+	session_set_state(s, SESS_BACKEND_CONNECT);
+	session_timer(s, bd->connect_timeout_ms);
+	if (backend_connect(s, &m, pop3_port(bd), backend_connected,
+	    backend_failed) == -1)
+		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
+		    "cannot start backend connection", NULL);
+}
+
+static void
+backend_failed(struct session *s, const char *why)
+{
+	char	msg[512];
+
+	snprintf(msg, sizeof(msg), "%.200s (%s)", why, s->backend_addr);
+	/* Not even connected: later logins fail fast for a while. */
+	if (s->state == SESS_BACKEND_CONNECT)
+		route_connect_failed(s);
+	login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
+}
+
+void
+pop3_backend_timeout(struct session *s)
+{
+	backend_failed(s, s->state == SESS_BACKEND_CONNECT ?
+	    "backend connect timed out" : "backend login timed out");
+}
+
+static int
+send_str(struct session *s, enum backend_wait wait, const char *cmd)
+{
+	if (bufferevent_write(s->backend, cmd, strlen(cmd)) == -1) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	s->bwait = wait;
+	return 0;
+}
+
+/* The login as pieces, a + b + c each: every piece after the
+ * backend's go-ahead for the one before. */
+static int
+push_piece(struct session *s, char *p)
+{
+	if (s->npieces == SESSION_LOGIN_PIECES)
+		return -1;
+	s->login_pieces[s->npieces] = p;
+	s->login_piece_len[s->npieces] = strlen(p);
+	s->npieces++;
+	return 0;
+}
+
+static int
+add_piece(struct session *s, const char *a, const char *b, const char *c)
+{
+	char	*p;
+
+	if (asprintf(&p, "%s%s%s", a, b, c) == -1)
+		return -1;
+	if (push_piece(s, p) == -1) {
+		sasl_wipe_free(&p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+send_next_piece(struct session *s)
+{
+	size_t	i = s->next_piece++;
+
+	if (bufferevent_write(s->backend, s->login_pieces[i],
+	    s->login_piece_len[i]) == -1) {
+		backend_failed(s, "out of memory");
+		return -1;
+	}
+	s->bwait = s->next_piece < s->npieces ? BWAIT_CONTINUATION :
+	    BWAIT_TAGGED;
+	return 0;
+}
+
+/* RFC 5034: AUTH mech [initial-response], the response alone when the
+ * line would pass 255 octets. */
+static int
+build_auth(struct session *s, enum sasl_mech mech)
+{
+	struct sasl_creds	 c;
+	const char		*name = sasl_mech_name(mech);
+	char			*resp, *line;
+	int			 r;
+
+	c.mech = mech;
+	c.authzid = s->master_user != NULL ? route_login_user(s) : NULL;
+	c.user = s->master_user != NULL ? s->master_user :
+	    route_login_user(s);
+	c.secret = s->password;
+	if ((resp = sasl_encode_response(&c)) == NULL)
+		return -1;
+	if (strlen("AUTH  \r\n") + strlen(name) + strlen(resp) <=
+	    POP3_CMD_LINE_MAX) {
+		if (asprintf(&line, "AUTH %s %s\r\n", name, resp) == -1)
+			r = -1;
+		else if ((r = push_piece(s, line)) == -1)
+			sasl_wipe_free(&line);
+	} else
+		r = add_piece(s, "AUTH ", name, "\r\n") == -1 ||
+		    add_piece(s, resp, "\r\n", "") == -1 ? -1 : 0;
+	sasl_wipe_free(&resp);
+	return r;
+}
+
+static int
+has_crlf(const char *p)
+{
+	return strpbrk(p, "\r\n") != NULL;
+}
+
+static int
+send_login(struct session *s)
+{
+	int	mech = s->auth_mech;
+
+	if (mech >= 0 && sasl_mech_is_oauth((enum sasl_mech)mech)) {
+		if (!(s->bcaps & (mech == SASL_XOAUTH2 ? PCAP_XOAUTH2 :
+		    PCAP_OAUTHBEARER))) {
+			backend_failed(s, "backend does not offer the client's "
+			    "OAuth mechanism");
+			return -1;
+		}
+		if (build_auth(s, (enum sasl_mech)mech) == -1)
+			goto nomem;
+	} else if (s->bcaps & PCAP_PLAIN) {
+		if (build_auth(s, SASL_PLAIN) == -1)
+			goto nomem;
+	} else {
+		if (s->master_user != NULL) {
+			backend_failed(s, "backend lacks SASL PLAIN for an "
+			    "authzid");
+			return -1;
+		}
+		/* USER and PASS end at the line's end: no way to send CR
+		 * or LF (SASL could have carried them). */
+		if (has_crlf(route_login_user(s)) || has_crlf(s->password))
+			return login_failed(s, LOGIN_FAIL_AUTH, "user name or "
+			    "password not sendable with USER/PASS", NULL);
+		if (add_piece(s, "USER ", route_login_user(s), "\r\n") ==
+		    -1 || add_piece(s, "PASS ", s->password, "\r\n") == -1)
+			goto nomem;
+	}
+	s->next_piece = 0;
+	return send_next_piece(s);
+nomem:
+	backend_failed(s, "out of memory");
+	return -1;
+}
+
+/* XCLIENT ADDR= PORT= (Dovecot, from trusted networks). */
+static int
+send_xclient(struct session *s)
+{
+	char	 addr[sizeof(s->client_addr)], cmd[256], *port;
+
+	snprintf(addr, sizeof(addr), "%s", s->client_addr[0] == '[' ?
+	    s->client_addr + 1 : s->client_addr);
+	if ((port = strrchr(addr, ':')) == NULL)
+		return -1;
+	*port++ = '\0';
+	if (addr[0] != '\0' && addr[strlen(addr) - 1] == ']')
+		addr[strlen(addr) - 1] = '\0';
+	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s PORT=%s "
+	    "SESSION=ferry-%llu\r\n", addr, port, (unsigned long long)s->id);
+	s->bcaps |= PSTEP_XCLIENT;
+	return send_str(s, BWAIT_ID, cmd);
+}
+
+/* The next step before the login: TLS, CAPA, XCLIENT, then log in. */
+static int
+advance(struct session *s)
+{
+	const struct conf_backend_defaults *bd = route_opts(s);
+
+	if (bd->tls == CONF_BTLS_STARTTLS && !(s->bcaps & PSTEP_TLS)) {
+		if (!(s->bcaps & PCAP_KNOWN))
+			return send_str(s, BWAIT_CAPABILITY, "CAPA\r\n");
+		if (!(s->bcaps & PCAP_STLS)) {
+			backend_failed(s, "backend does not offer STLS");
+			return -1;
+		}
+		return send_str(s, BWAIT_STARTTLS, "STLS\r\n");
+	}
+	if (!(s->bcaps & PCAP_KNOWN))
+		return send_str(s, BWAIT_CAPABILITY, "CAPA\r\n");
+	if (bd->xclient && (s->bcaps & PCAP_XCLIENT) &&
+	    !(s->bcaps & PSTEP_XCLIENT) && send_xclient(s) == 0)
+		return 0;
+	return send_login(s);
+}
+
+static int
+start_tls(struct session *s)
+{
+	struct bufferevent	*bev;
+	struct evbuffer		*in = bufferevent_get_input(s->backend);
+	char			 host[sizeof(s->backend_addr)], *colon;
+
+	/* Nothing read in clear may count as coming over TLS. */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	snprintf(host, sizeof(host), "%s", s->backend_addr[0] == '[' ?
+	    s->backend_addr + 1 : s->backend_addr);
+	if ((colon = strrchr(host, ':')) != NULL)
+		*colon = '\0';
+	if ((colon = strrchr(host, ']')) != NULL)
+		*colon = '\0';
+	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
+	    host);
+	if (bev == NULL) {
+		backend_failed(s, "backend TLS: out of memory");
+		return -1;
+	}
+	s->backend = bev;
+	s->bwait = BWAIT_TLS;
+	bufferevent_setcb(bev, backend_read_cb, NULL, backend_login_event_cb,
+	    s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+static int
+is_ok(const char *line)
+{
+	return strncasecmp(line, "+OK", 3) == 0 &&
+	    (line[3] == ' ' || line[3] == '\0');
+}
+
+static int
+is_err(const char *line)
+{
+	return strncasecmp(line, "-ERR", 4) == 0 &&
+	    (line[4] == ' ' || line[4] == '\0');
+}
+
+/* One line of CAPA's answer (RFC 2449 section 6). */
+static void
+caps_line(struct session *s, const char *line)
+{
+	const char	*p;
+	size_t		 n;
+
+	if (strcasecmp(line, "STLS") == 0)
+		s->bcaps |= PCAP_STLS;
+	else if (strcasecmp(line, "XCLIENT") == 0 ||
+	    strncasecmp(line, "XCLIENT ", 8) == 0)
+		s->bcaps |= PCAP_XCLIENT;
+	else if (strncasecmp(line, "SASL", 4) == 0 &&
+	    (line[4] == ' ' || line[4] == '\0')) {
+		s->bcaps |= PCAP_SASL;
+		for (p = line + 4; *p != '\0'; p += n) {
+			p += strspn(p, " ");
+			n = strcspn(p, " ");
+			if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0)
+				s->bcaps |= PCAP_PLAIN;
+			else if (n == 11 && strncasecmp(p, "OAUTHBEARER",
+			    11) == 0)
+				s->bcaps |= PCAP_OAUTHBEARER;
+			else if (n == 7 && strncasecmp(p, "XOAUTH2", 7) == 0)
+				s->bcaps |= PCAP_XOAUTH2;
+		}
+	}
+}
+
+static int
+on_capa(struct session *s, const char *line)
+{
+	if (!(s->bcaps & PCAP_LISTING)) {
+		if (is_ok(line)) {
+			s->bcaps |= PCAP_LISTING;
+			return 0;
+		}
+		/* No CAPA (RFC 1939 server): USER and PASS it is. */
+		s->bcaps |= PCAP_KNOWN;
+		return advance(s);
+	}
+	if (strcmp(line, ".") == 0) {
+		s->bcaps = (s->bcaps & ~PCAP_LISTING) | PCAP_KNOWN;
+		return advance(s);
+	}
+	caps_line(s, line[0] == '.' ? line + 1 : line);
+	return 0;
+}
+
+/* The backend's final answer to the login. */
+static int
+on_answer(struct session *s, const char *line, size_t len)
+{
+	if (is_ok(line))
+		return login_succeeded(s, line, len);
+	if (!is_err(line)) {
+		backend_failed(s, "unexpected answer from backend to the "
+		    "login");
+		return -1;
+	}
+	/* RFC 3206: [AUTH], or no code at all, is about the credentials;
+	 * [SYS/TEMP], [IN-USE], [LOGIN-DELAY] ... are the backend's to
+	 * tell the client. */
+	if (strncmp(line + 4, " [", 2) != 0 ||
+	    strncasecmp(line + 4, " [AUTH]", 7) == 0) {
+		/* A cached route may be stale: ask LDAP again. */
+		if (route_heal(s))
+			return -1;
+		return login_failed(s, LOGIN_FAIL_AUTH,
+		    "backend refused the credentials", NULL);
+	}
+	return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
+	    "backend refused the login", line);
+}
+
+static int
+on_line(struct session *s, char *line, size_t len)
+{
+	switch (s->bwait) {
+	case BWAIT_GREETING:
+		if (!is_ok(line)) {
+			backend_failed(s, is_err(line) ?
+			    "backend refused the connection" :
+			    "unexpected backend greeting");
+			return -1;
+		}
+		/* Dovecot says it trusts ferry in its greeting's code. */
+		if (strstr(line, "[XCLIENT]") != NULL)
+			s->bcaps |= PCAP_XCLIENT;
+		return advance(s);
+	case BWAIT_TLS:
+		backend_failed(s, "backend sent data during the TLS handshake");
+		return -1;
+	case BWAIT_CAPABILITY:
+		return on_capa(s, line);
+	case BWAIT_STARTTLS:
+		if (!is_ok(line)) {
+			backend_failed(s, "backend refused STLS");
+			return -1;
+		}
+		return start_tls(s);
+	case BWAIT_ID:
+		/* A backend that does not trust ferry still takes the
+		 * login; the client's address is then ferry's. */
+		if (!is_ok(line))
+			log_debug("session=%llu backend refused XCLIENT",
+			    (unsigned long long)s->id);
+		return advance(s);
+	case BWAIT_CONTINUATION:
+		/* "+OK" to USER, "+ " to an AUTH without initial response */
+		if (is_ok(line) || line[0] == '+')
+			return send_next_piece(s);
+		return on_answer(s, line, len);
+	case BWAIT_TAGGED:
+		if (line[0] == '+' && !is_ok(line) && s->auth_mech >= 0 &&
+		    sasl_mech_is_oauth((enum sasl_mech)s->auth_mech)) {
+			/* RFC 7628 section 3.2.2: an error challenge; answer
+			 * ^A and the -ERR follows. */
+			if (bufferevent_write(s->backend, "AQ==\r\n", 6) ==
+			    -1) {
+				backend_failed(s, "out of memory");
+				return -1;
+			}
+			return 0;
+		}
+		return on_answer(s, line, len);
+	}
+	return 0;
+}
+
+static void
+backend_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	char		*line;
+	size_t		 len;
+	int		 r;
+
+	while (s->state == SESS_BACKEND_LOGIN && !s->closed &&
+	    s->backend == bev) {
+		line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+		if (line == NULL) {
+			if (evbuffer_get_length(in) > BACKEND_LINE_MAX)
+				backend_failed(s, "backend sent an overlong "
+				    "line");
+			return;
+		}
+		r = on_line(s, line, len);
+		free(line);
+		if (r == -1)
+			return;
+	}
+}
+
+static void
+backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	char		 why[256], msg[400];
+
+	if (s->bwait == BWAIT_TLS) {
+		if (what & BEV_EVENT_CONNECTED) {
+			log_debug("session=%llu backend TLS: %s",
+			    (unsigned long long)s->id,
+			    tls_describe(bev, why, sizeof(why)));
+			s->bcaps = PSTEP_TLS | (s->bcaps & PCAP_XCLIENT);
+			/* Implicit TLS: now the greeting; STLS: CAPA again
+			 * (RFC 2595 section 4). */
+			if (route_opts(s)->tls == CONF_BTLS_IMPLICIT)
+				s->bwait = BWAIT_GREETING;
+			else
+				advance(s);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",
+		    s->backend_addr, tls_error(bev, why, sizeof(why)));
+		backend_failed(s, msg);
+		return;
+	}
+	backend_failed(s, (what & BEV_EVENT_EOF) ?
+	    "backend closed the connection during login" :
+	    "backend connection error during login");
+}
+
+static void
+backend_connected(struct session *s)
+{
+	const struct conf_backend_defaults *bd = route_opts(s);
+
+	session_set_state(s, SESS_BACKEND_LOGIN);
+	session_timer(s, bd->login_timeout_ms);
+	route_connect_ok(s);
+	s->bwait = BWAIT_GREETING;
+	s->bcaps = 0;
+	s->npieces = s->next_piece = 0;
+	bufferevent_setcb(s->backend, backend_read_cb, NULL,
+	    backend_login_event_cb, s);
+	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	if (bd->tls == CONF_BTLS_IMPLICIT)
+		start_tls(s);
+}

@@ -1,0 +1,29 @@
+/*
+ * A login's route: what the lookup answered, kept on the session so the
+ * backend dialogue can use the backend's own settings, mark a backend
+ * down when it does not answer, and heal a stale cached route (the user
+ * moved but the cache still says the old backend).
+ */
+#ifndef FERRY_ROUTE_H
+#define FERRY_ROUTE_H
+
+struct session;
+struct lookup_result;
+struct conf_backend_defaults;
+
+/* Take an OK answer: remember it and check the backend is not marked
+ * down.  0 to go on connecting; -1 if the login was failed instead. */
+int	route_accept(struct session *, const struct lookup_result *);
+/* The settings of the routed backend (or backend-defaults). */
+const struct conf_backend_defaults *route_opts(const struct session *);
+/* The name to log in with on the backend. */
+char	*route_login_user(const struct session *);
+/* The backend refused the credentials.  1 if ferry is looking the user
+ * up again to try another backend (the caller returns), else 0. */
+int	route_heal(struct session *);
+void	route_connect_failed(struct session *);
+void	route_connect_ok(struct session *);
+/* Forget the route (login over, or failed). */
+void	route_clear(struct session *);
+
+#endif

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""ferry lookup integration tests: the cache (stale-if-error, negative
+answers, one search for many logins), LDAP failover, SASL EXTERNAL over
+ldapi://, backends ferry may route to, and stale routes healing.
+
+    FERRYD=/path/to/ferryd python3 test_lookup.py [name ...]
+
+Tests come in groups; each group starts its own servers with its own
+ferry.conf.  Output as test_imap.py: "PASS name" / "FAIL name: why", then
+"N passed, N failed".
+"""
+
+import concurrent.futures
+import imaplib
+import os
+import re
+import signal
+import socket
+import sys
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferrytest import Harness, LoginFailed, free_port  # noqa: E402
+from test_imap import (Fail, check, expect_login_fails,  # noqa: E402
+                       login_until_ok, wait_log)
+
+UNAVAILABLE = "[UNAVAILABLE]"
+AUTHFAILED = "[AUTHENTICATIONFAILED]"
+GROUPS = []
+
+
+def group(harness_kw):
+    """A group of tests sharing one Harness built with harness_kw (values
+    may be functions of the harness, for settings that need its
+    addresses)."""
+    def add(fn):
+        for g in GROUPS:
+            if g[0] is harness_kw:
+                g[1].append(fn)
+                return fn
+        GROUPS.append((harness_kw, [fn]))
+        return fn
+    return add
+
+
+def backends(h):
+    return "".join("backend %s { address %s  imap-port %d  down-time 10s }\n"
+                   % (
+        s.lower(), h.addr[s], h.port[s]) for s in ("A", "B", "hung"))
+
+
+def searches(h, uid):
+    """How many searches for uid slapd has logged (loglevel stats)."""
+    return len(re.findall(r"SRCH base=.*filter=\"[^\"]*uid=%s\)" % uid,
+                          h.slapd_log()))
+
+
+def where(h, uid, password=None, timeout=10):
+    return h.login_where(uid, password or h.password(uid), timeout=timeout)
+
+
+# ---------------------------------------------------------------- cache
+
+CACHED = {
+    "cache": "ttl 60s  negative-ttl 60s  stale-if-error 1h  size 1000",
+    "extra": backends,
+    # Stale routes only exist when ferry does not follow LDAP changes.
+    "ldap_extra": "    follow-changes no",
+}
+
+
+@group(CACHED)
+def concurrent_logins_one_search(h):
+    uid, n = "u05", 200
+    before = searches(h, uid)
+
+    def one(_):
+        try:
+            return where(h, uid, timeout=30)
+        except (LoginFailed, imaplib.IMAP4.error, OSError) as e:
+            return repr(e)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        got = list(ex.map(one, range(n)))
+    bad = [g for g in got if g != "A"]
+    check(not bad, "%d of %d logins did not land on A: %r" % (
+        len(bad), n, bad[:3]))
+    time.sleep(0.5)
+    k = searches(h, uid) - before
+    check(k == 1, "%d concurrent logins of %s cost %d LDAP searches, "
+          "want 1" % (n, uid, k))
+
+
+@group(CACHED)
+def unknown_user_negative_cache(h):
+    uid = "nosuchuser"
+    before = searches(h, uid)
+    t0 = time.monotonic()
+    for _ in range(100):
+        expect_login_fails(h, uid, "whatever-Pw", AUTHFAILED)
+    check(time.monotonic() - t0 < 60, "100 logins took longer than the "
+          "negative TTL (60s)")
+    k = searches(h, uid) - before
+    check(k == 1, "100 logins of an unknown user cost %d searches, want 1"
+          % k)
+
+
+@group(CACHED)
+def ldap_down_cached_users_still_log_in(h):
+    # u01 (A) and u02 (B) are cached; u09 has never logged in.
+    check(where(h, "u01") == "A", "u01 not on A")
+    check(where(h, "u02") == "B", "u02 not on B")
+    h.stop_ldap()
+    try:
+        check(where(h, "u01") == "A", "cached u01 not on A with LDAP down")
+        check(where(h, "u02") == "B", "cached u02 not on B with LDAP down")
+        expect_login_fails(h, "u09", h.password("u09"), UNAVAILABLE,
+                           within=6)
+    finally:
+        h.start_ldap()
+    # New users log in again without restarting ferryd.
+    login_until_ok(h, "u09", "A", timeout=15)
+
+
+@group(CACHED)
+def ldap_down_stale_entries_served(h):
+    # The flush makes the entry missing, not stale: then LDAP decides.
+    check(where(h, "u03") == "A", "u03 not on A")
+    h.stop_ldap()
+    try:
+        check(where(h, "u03") == "A", "u03 not served from cache")
+    finally:
+        h.start_ldap()
+
+
+@group(CACHED)
+def mailhost_not_a_backend_refused(h):
+    uid = "u11"
+    port = free_port("127.0.0.1", set())
+    ldif = ("dn: uid=%s,ou=people,dc=example,dc=com\nchangetype: modify\n"
+            "replace: mailHost\nmailHost: 127.0.0.1:%d\n" % (uid, port))
+    h._ldap_cmd(["ldapmodify", "-x", "-D", "cn=admin,dc=example,dc=com",
+                 "-w", "ldap-root-Pw.ad31"], input=ldif)
+    try:
+        expect_login_fails(h, uid, h.password(uid), UNAVAILABLE, within=6)
+        m = wait_log(h, r"user %s: mailHost \"127\.0\.0\.1:%d\" is not a "
+                     r"configured backend; login refused" % (uid, port))
+        check(m, "no refusal line in ferryd's log")
+    finally:
+        h.move_user(uid, "A")
+
+
+@group(CACHED)
+def stale_route_heals(h):
+    uid = "u07"
+    check(where(h, uid) == "A", "%s not on A" % uid)   # cached: A
+    h.move_user(uid, "B")
+    # The move is done: A no longer knows the user.
+    users = h.path("A", "users")
+    with open(users) as f:
+        lines = f.readlines()
+    with open(users, "w") as f:
+        f.writelines(l for l in lines if not l.startswith(uid + ":"))
+    time.sleep(1.1)  # a new mtime for Dovecot's passwd-file
+    got = where(h, uid)
+    check(got == "B", "%s landed on %s after the move, want B" % (uid, got))
+    m = wait_log(h, r"user=%s stale route to \S+; trying" % uid)
+    check(m, "no stale-route line in ferryd's log")
+
+
+@group(CACHED)
+def backend_down_fails_fast(h):
+    h.stop_backend("B")
+    try:
+        expect_login_fails(h, "u04", h.password("u04"), UNAVAILABLE,
+                           within=6)
+        _, dt = expect_login_fails(h, "u06", h.password("u06"),
+                                   UNAVAILABLE, within=6)
+        m = wait_log(h, r"backend \S+ marked down")
+        check(m, "no 'marked down' line in ferryd's log")
+    finally:
+        h.start_backend("B")
+
+
+# -------------------------------------------------------------- failover
+
+def dead_first(h):
+    dead = free_port(h.ldap_addr, set())
+    return ("    uri ldap://%s:%d ldap://%s:%d\n    bind-dn %s\n"
+            "    bind-password-file %s" % (
+                h.ldap_addr, dead, h.ldap_addr, h.ldap_port,
+                "cn=ferry,ou=services,dc=example,dc=com",
+                h.path("ldap.secret")))
+
+
+FAILOVER = {"ldap_uri_bind": dead_first, "extra": backends}
+
+
+@group(FAILOVER)
+def first_uri_dead_second_used(h):
+    for uid, want in (("alice", "A"), ("bob", "B"), ("u12", "B")):
+        t0 = time.monotonic()
+        got = where(h, uid)
+        dt = time.monotonic() - t0
+        check(got == want, "%s on %s, want %s" % (uid, got, want))
+        check(dt < 2.5, "login took %.1fs, connect-timeout is 2s" % dt)
+
+
+# ------------------------------------------------------------------ SASL
+
+def sasl_external(h):
+    return "    uri %s\n    sasl-mech EXTERNAL" % h.ldapi_uri()
+
+
+SASL = {"ldap_uri_bind": sasl_external, "extra": backends}
+
+
+@group(SASL)
+def sasl_external_over_ldapi(h):
+    check(where(h, "alice") == "A", "alice not on A")
+    check(where(h, "bob") == "B", "bob not on B")
+    expect_login_fails(h, "nosuchuser", "x-Pw", AUTHFAILED)
+    check(wait_log(h, r"ldap: connected to ldapi://"),
+          "no 'connected to ldapi://' line")
+
+
+# ------------------------------------------------------------------ main
+
+def run_group(kw, tests, names):
+    tests = [t for t in tests if not names or t.__name__ in names]
+    if not tests:
+        return 0, 0
+    passed = failed = 0
+    h = Harness()
+    # Many logins from one address on purpose.
+    h.limits_extra = "    per-client 1000\n    client-failures 1000000"
+    # Functions of the harness are called when ferry.conf is written.
+    for k, v in kw.items():
+        setattr(h, {"cache": "cache_conf", "extra": "ferry_extra",
+                    "ldap_uri_bind": "ldap_uri_bind",
+                    "ldap_extra": "ldap_extra"}[k], v)
+    try:
+        try:
+            h.start()
+        except Exception as e:  # noqa: BLE001
+            print("FAIL setup (%s): %s" % (tests[0].__name__, e))
+            print(h.ferry_log_tail())
+            h.close(check=False)
+            return 0, 1
+        for fn in tests:
+            t0 = time.monotonic()
+            try:
+                fn(h)
+                passed += 1
+                print("PASS %s" % fn.__name__, flush=True)
+            except Fail as e:
+                failed += 1
+                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
+                      flush=True)
+                traceback.print_exc(file=sys.stderr)
+            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
+                                                     time.monotonic() - t0))
+        tail = h.ferry_log_tail(40)
+        problems = h.close(check=True)
+        if problems:
+            failed += 1
+            print("FAIL ferryd_clean_exit_and_log (%s): %s" % (
+                tests[0].__name__, "; ".join(problems)))
+        if failed:
+            print("--- last lines of ferryd's log:")
+            print(tail)
+    finally:
+        h.close(check=False)
+    return passed, failed
+
+
+def main(argv):
+    names = set(argv[1:])
+    known = set(t.__name__ for _, ts in GROUPS for t in ts)
+    if names - known:
+        print("unknown test(s): %s" % ", ".join(sorted(names - known)))
+        return 2
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, stop)
+    passed = failed = 0
+    t0 = time.monotonic()
+    try:
+        for kw, tests in GROUPS:
+            p, f = run_group(kw, tests, names)
+            passed += p
+            failed += f
+    except KeyboardInterrupt as e:
+        print("interrupted (%s)" % e)
+        failed += 1
+    print("time: %.1fs" % (time.monotonic() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

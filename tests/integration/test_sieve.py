@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""ferry ManageSieve integration tests: both Dovecot servers also run
+Pigeonhole's managesieve; ferry listens for sieve in clear and with
+STARTTLS.  A user of A and a user of B each upload a script through ferry
+(with sieve-connect, and with a raw RFC 5804 dialogue), and the script
+must be in that user's home on the right server and not on the other.
+
+    FERRYD=/path/to/ferryd python3 test_sieve.py [name ...]
+
+One line per test, "PASS name" or "FAIL name: why", then "N passed, N
+failed".
+"""
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ferrytest import Harness, HarnessError, free_port  # noqa: E402
+
+TESTS = []
+
+
+class Fail(Exception):
+    pass
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def check(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def run(argv, timeout=60, **kw):
+    return subprocess.run(argv, capture_output=True, timeout=timeout, **kw)
+
+
+def script_for(user):
+    return ('require "fileinto";\r\n'
+            'if header :contains "subject" "%s" { fileinto "INBOX"; }\r\n'
+            % user)
+
+
+class SieveHarness(Harness):
+    """The harness with managesieve on both Dovecot servers and ferry
+    listening for sieve (clear, and STARTTLS optional)."""
+
+    def __init__(self):
+        super().__init__()
+        taken = {self.ferry_port, self.ldap_port} | set(self.port.values())
+        taken |= set(self.pop3_port.values())
+        self.sieve_port = {k: free_port(self.addr[k], taken) for k in "AB"}
+        self.s_plain = free_port(self.ferry_addr, taken)
+        self.s_tls = free_port(self.ferry_addr, taken)
+
+    def _setup_dovecot(self, s):
+        super()._setup_dovecot(s)
+        path = self.path(s, "dovecot.conf")
+        with open(path) as f:
+            conf = f.read()
+        if "protocols = imap pop3\n" not in conf:
+            raise HarnessError("dovecot.conf: no protocols line")
+        conf = conf.replace("protocols = imap pop3\n",
+                            "protocols = imap pop3 sieve\n")
+        chroot = "" if os.geteuid() == 0 else "  chroot =\n"
+        conf += """\
+service managesieve-login {{
+{chroot}  inet_listener sieve {{
+    address = {addr}
+    port = {port}
+  }}
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+""".format(chroot=chroot, addr=self.addr[s], port=self.sieve_port[s])
+        with open(path, "w") as f:
+            f.write(conf)
+
+    def _openssl(self, *args):
+        r = run(["openssl"] + list(args))
+        if r.returncode != 0:
+            raise HarnessError("openssl %s: %s" % (args[0], r.stderr))
+
+    def _make_certs(self):
+        d = self.path("tls")
+        os.makedirs(d)
+        self.ca = os.path.join(d, "ca.pem")
+        cakey = os.path.join(d, "ca.key")
+        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                      "-keyout", cakey, "-out", self.ca, "-days", "2",
+                      "-subj", "/CN=ferry sieve test ca")
+        self.crt = os.path.join(d, "sieve.pem")
+        self.key = os.path.join(d, "sieve.key")
+        csr = os.path.join(d, "sieve.csr")
+        ext = os.path.join(d, "sieve.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:%s,DNS:sieve.example.com\n" %
+                    self.ferry_addr)
+        self._openssl("req", "-new", "-newkey", "rsa:2048", "-nodes",
+                      "-keyout", self.key, "-out", csr, "-subj",
+                      "/CN=sieve.example.com")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey",
+                      cakey, "-CAcreateserial", "-days", "2", "-out",
+                      self.crt, "-extfile", ext)
+        os.chmod(self.key, 0o644)
+
+    def _setup_ferry(self):
+        self._make_certs()
+        self.ferry_extra = """\
+listen sieve {a}:{sp} starttls=off
+listen sieve {a}:{st} starttls=optional
+tls {{
+    certificate {crt}
+    key {key}
+}}
+backend {A} {{ imap-port {iA}  sieve-port {sA} }}
+backend {B} {{ imap-port {iB}  sieve-port {sB} }}
+""".format(a=self.ferry_addr, sp=self.s_plain, st=self.s_tls,
+           crt=self.crt, key=self.key, A=self.addr["A"], B=self.addr["B"],
+           iA=self.port["A"], iB=self.port["B"], sA=self.sieve_port["A"],
+           sB=self.sieve_port["B"])
+        super()._setup_ferry()
+
+    def script_path(self, server, user, name):
+        return self.path(server, "home", user, "sieve", name + ".sieve")
+
+
+class Raw:
+    """A line-level ManageSieve client on a socket that can start TLS."""
+
+    def __init__(self, h, port):
+        self.h = h
+        self.sock = socket.create_connection((h.ferry_addr, port),
+                                             timeout=10)
+        self.buf = b""
+        self.caps = self.response()
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                line, self.buf = self.buf, b""
+                return line.decode("utf-8", "replace")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def response(self):
+        """Lines up to and including OK/NO/BYE: (data lines, last)."""
+        lines = []
+        while True:
+            ln = self.line()
+            if re.match(r"(OK|NO|BYE)\b", ln) or ln == "":
+                return lines, ln
+            lines.append(ln)
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.response()
+
+    def starttls(self):
+        ctx = ssl.create_default_context(cafile=self.h.ca)
+        self.sock = ctx.wrap_socket(self.sock,
+                                    server_hostname=self.h.ferry_addr)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+@test
+def greeting_and_capability(h):
+    r = Raw(h, h.s_tls)
+    try:
+        caps, ok = r.caps
+        check(ok.startswith("OK"), "greeting %r" % ok)
+        for c in ('"IMPLEMENTATION" "ferry"', '"STARTTLS"', '"VERSION" "1.0"'):
+            check(c in caps, "%s not in %r" % (c, caps))
+        check(any(c.startswith('"SASL" "PLAIN') for c in caps),
+              "no SASL in %r" % caps)
+        caps2, ok = r.cmd("CAPABILITY")
+        check(ok.startswith("OK") and caps2 == caps, "CAPABILITY %r" % caps2)
+        _, ok = r.cmd('NOOP "x1"')
+        check(ok.startswith('OK (TAG "x1")'), "NOOP %r" % ok)
+        _, ok = r.cmd("PUTSCRIPT \"a\" {1+}\r\nx")
+        check(ok.startswith("NO"), "PUTSCRIPT before login: %r" % ok)
+        _, ok = r.cmd("LOGOUT")
+        check(ok.startswith("OK"), "LOGOUT %r" % ok)
+    finally:
+        r.close()
+
+
+def upload_raw(h, port, user, pw, name, tls=False, literal_auth=False):
+    r = Raw(h, port)
+    try:
+        if tls:
+            _, ok = r.cmd("STARTTLS")
+            check(ok.startswith("OK"), "STARTTLS %r" % ok)
+            r.starttls()
+            caps, ok = r.response()   # RFC 5804 2.2: capabilities again
+            check(ok.startswith("OK") and '"STARTTLS"' not in caps,
+                  "capabilities after TLS: %r %r" % (caps, ok))
+        resp = b64("\0%s\0%s" % (user, pw))
+        if literal_auth:
+            r.send('AUTHENTICATE "PLAIN"\r\n')
+            ch = r.line()
+            check(ch == '""', "challenge %r" % ch)
+            r.send("{%d+}\r\n%s\r\n" % (len(resp), resp))
+            _, ok = r.response()
+        else:
+            _, ok = r.cmd('AUTHENTICATE "PLAIN" "%s"' % resp)
+        if not ok.startswith("OK"):
+            return ok
+        script = script_for(user)
+        _, ok = r.cmd('PUTSCRIPT "%s" {%d+}\r\n%s' % (
+            name, len(script.encode()), script))
+        check(ok.startswith("OK"), "PUTSCRIPT %r" % ok)
+        r.cmd("LOGOUT")
+        return "OK"
+    finally:
+        r.close()
+
+
+@test
+def raw_upload_lands_on_home_server(h):
+    for user in ("alice", "bob"):
+        ok = upload_raw(h, h.s_plain, user, h.password(user), "raw-" + user)
+        check(ok == "OK", "%s: login %r" % (user, ok))
+        home, other = h.location[user], "B" if h.location[user] == "A" \
+            else "A"
+        check(os.path.exists(h.script_path(home, user, "raw-" + user)),
+              "%s: script not on %s" % (user, home))
+        check(not os.path.exists(h.script_path(other, user, "raw-" + user)),
+              "%s: script on %s too" % (user, other))
+
+
+@test
+def starttls_and_continuation(h):
+    ok = upload_raw(h, h.s_tls, "carol", h.password("carol"), "tls-carol",
+                    tls=True, literal_auth=True)
+    check(ok == "OK", "login %r" % ok)
+    check(os.path.exists(h.script_path("A", "carol", "tls-carol")),
+          "script not on A")
+
+
+@test
+def wrong_password(h):
+    ok = upload_raw(h, h.s_plain, "alice", "wrong", "x")
+    check(ok.startswith("NO") and "(TRYLATER)" not in ok, "got %r" % ok)
+    ok = upload_raw(h, h.s_plain, "nosuchuser", "wrong", "x")
+    check(ok.startswith("NO"), "unknown user: %r" % ok)
+
+
+@test
+def cancel(h):
+    r = Raw(h, h.s_plain)
+    try:
+        r.send('AUTHENTICATE "PLAIN"\r\n')
+        check(r.line() == '""', "no empty challenge")
+        _, ok = r.cmd('"*"')
+        check(ok.startswith("NO"), "cancel: %r" % ok)
+        _, ok = r.cmd("NOOP")
+        check(ok.startswith("OK"), "out of step: %r" % ok)
+    finally:
+        r.close()
+
+
+@test
+def sieve_connect_upload(h):
+    if not shutil.which("sieve-connect"):
+        raise Fail("sieve-connect not installed")
+    for user in ("bob", "u01"):
+        local = h.path("sc-%s.sieve" % user)
+        with open(local, "w", newline="") as f:
+            f.write(script_for(user))
+        r = run(["sieve-connect", "--server", h.ferry_addr, "--port",
+                 str(h.s_tls), "--user", user, "--passwordfd", "0",
+                 "--tlscafile", h.ca, "--tlshostname", h.ferry_addr,
+                 "--authmech", "PLAIN", "--upload", "--localsieve", local,
+                 "--remotesieve", "sc-" + user],
+                input=(h.password(user) + "\n").encode())
+        check(r.returncode == 0, "%s: sieve-connect %d: %s %s" % (
+            user, r.returncode, r.stdout[-300:], r.stderr[-300:]))
+        home = h.location[user]
+        check(os.path.exists(h.script_path(home, user, "sc-" + user)),
+              "%s: script not on %s" % (user, home))
+
+
+def main(argv):
+    names = argv[1:]
+    selected = [t for t in TESTS if not names or t.__name__ in names]
+    passed = failed = 0
+    t_start = time.monotonic()
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, stop)
+
+    if not os.path.exists("/usr/lib/dovecot/managesieve-login"):
+        print("SKIP: dovecot-managesieved is not installed "
+              "(tests/install-deps.sh test)")
+        print("0 passed, 0 failed")
+        return 0
+    h = SieveHarness()
+    try:
+        try:
+            h.start()
+        except Exception as e:  # noqa: BLE001
+            print("FAIL setup: %s" % e)
+            h.close(check=False)
+            print("0 passed, 1 failed")
+            return 1
+        for fn in selected:
+            t0 = time.monotonic()
+            try:
+                fn(h)
+                passed += 1
+                print("PASS %s" % fn.__name__, flush=True)
+            except Fail as e:
+                failed += 1
+                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
+                      flush=True)
+                traceback.print_exc(file=sys.stderr)
+            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
+                                                     time.monotonic() - t0))
+        log_tail = h.ferry_log_tail(60)
+        problems = h.close(check=True)
+        if problems:
+            failed += 1
+            print("FAIL ferryd_clean_exit_and_log: %s" % "; ".join(problems))
+        else:
+            passed += 1
+            print("PASS ferryd_clean_exit_and_log")
+        if failed:
+            print("--- last lines of ferryd's log:")
+            print(log_tail)
+    except KeyboardInterrupt as e:
+        print("interrupted (%s)" % e)
+        failed += 1
+    finally:
+        h.close(check=False)
+    print("time: %.1fs" % (time.monotonic() - t_start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
