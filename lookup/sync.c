@@ -23,10 +23,10 @@
 #include "src/util.h"
 #include "src/xmalloc.h"
 
-#define SYNC_KEYS_MAX		32	/* login key values kept per entry */
-#define SYNC_RETRY_MS		5000	/* after a refused or ended search */
-#define DEFAULT_POLL_MS		30000
-#define TIMESTAMP_MAX		32
+#define SYNC_KEYS_MAX	32	/* login key values kept per entry */
+#define SYNC_RETRY_MS	5000	/* after a refused or ended search */
+#define DEFAULT_POLL_MS	30000
+#define TIMESTAMP_MAX	32
 
 enum sync_mode {
 	MODE_PERSIST,
@@ -36,7 +36,7 @@ enum sync_mode {
 struct sync_rec {
 	struct sync_rec	*next;			/* hash chain */
 	unsigned char	 uuid[SYNC_UUID_LEN];
-	unsigned int	 gen;			/* search that last saw it */
+	unsigned int	 gen;		/* search that last saw it */
 	char		*dn;
 	char		*host;
 	char		*keys[SYNC_KEYS_MAX];	/* "u..." or "n..." */
@@ -54,7 +54,7 @@ struct sync {
 	const char		*attrs[USERKEYS_MAX + 4];
 	enum sync_mode		 mode;
 	int			 msgid;		/* -1: no search */
-	int			 full;		/* poll: a full listing */
+	int			 full;	/* poll: a full listing */
 	int			 loaded;
 	unsigned int		 gen;
 	unsigned int		 polls;
@@ -72,7 +72,7 @@ struct sync {
 /* What one search entry says. */
 struct sync_seen {
 	const char	*dn;
-	char		*host;			/* NULL: no attribute */
+	char		*host;		/* NULL: no attribute */
 	char		*keys[SYNC_KEYS_MAX];
 	size_t		 nkeys;
 };

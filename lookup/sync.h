@@ -30,13 +30,14 @@ struct sync_change {
 	const char		*dn;
 	const char		*old_host;	/* NULL: none, or unknown */
 	const char		*new_host;	/* NULL: deleted, or none */
-	const char *const	*keys;		/* old and new login keys */
+	const char *const	*keys;	/* old and new login keys */
 	size_t			 nkeys;
 	const char		*how;		/* "sync" or "poll" */
 };
 
 struct sync_stats {
-	const char	*mode;		/* "syncrepl", "polling", "starting" */
+	/* "syncrepl", "polling", "starting" */
+	const char	*mode;
 	int		 loaded;	/* has had a full copy */
 	size_t		 entries;
 	uint64_t	 changes;	/* reported */

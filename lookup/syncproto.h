@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#define SYNC_UUID_LEN		16
-#define SYNC_COOKIE_MAX		1024	/* longer cookies are refused */
+#define SYNC_UUID_LEN	16
+#define SYNC_COOKIE_MAX	1024	/* longer cookies are refused */
 
 struct berval;
 
@@ -42,7 +42,7 @@ enum sync_info_kind {
 struct sync_info {
 	enum sync_info_kind	 kind;
 	struct sync_cookie	 cookie;
-	int			 refresh_done;	/* REFRESH_*: default 1 */
+	int			 refresh_done;	/* default 1 */
 	int			 refresh_deletes; /* ID_SET: default 0 */
 	unsigned char		(*uuids)[SYNC_UUID_LEN]; /* ID_SET */
 	size_t			 nuuids;

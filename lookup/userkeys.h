@@ -17,7 +17,7 @@ struct userkeys {
 	size_t		n;
 	struct userkey {
 		char	attr[USERKEYS_ATTR_MAX];
-		char	var;		/* 'u' whole login, 'n' local part */
+		char	var;	/* 'u' whole login, 'n' local part */
 	}		k[USERKEYS_MAX];
 };
 

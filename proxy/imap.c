@@ -12,20 +12,16 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#include "lookup/lookup.h"
 #include "proxy/imap.h"
 #include "proxy/imap_backend.h"
 #include "proxy/imap_id.h"
 #include "proxy/imap_parse.h"
+#include "proxy/login.h"
 #include "proxy/proto.h"
-#include "proxy/relay.h"
-#include "proxy/route.h"
 #include "proxy/tls.h"
 #include "proxy/session.h"
 #include "src/conf.h"
 #include "src/log.h"
-#include "src/metrics.h"
-#include "src/moves.h"
 #include "src/util.h"
 #include "src/worker.h"
 
@@ -94,7 +90,7 @@ imap_client_start(struct session *s)
 	if (session_sendf(s, "* OK [CAPABILITY %s] ferry ready.\r\n",
 	    capabilities(s, caps, sizeof(caps))) == -1)
 		return;
-	session_timer(s, limits(s)->preauth_timeout_ms);
+	session_preauth_timer(s);
 }
 
 void
@@ -110,7 +106,7 @@ imap_client_tls_done(struct session *s)
 	if (s->implicit_tls)
 		imap_client_start(s);
 	else
-		session_timer(s, limits(s)->preauth_timeout_ms);
+		session_preauth_timer(s);
 	if (!s->closed)
 		imap_client_read(s);
 }
@@ -232,8 +228,6 @@ valid_user(const char *u, size_t len)
 	return 1;
 }
 
-static void	login_lookup_done(const struct lookup_result *, void *);
-
 static int
 cmd_login(struct session *s, struct imap_command *cmd)
 {
@@ -259,156 +253,9 @@ cmd_login(struct session *s, struct imap_command *cmd)
 	s->auth_mech = -1;
 	/* A name LDAP could never hold fails like any unknown user. */
 	if (!valid_user(u->data, u->len) || memchr(p->data, '\0', p->len))
-		return imap_login_failed(s, IMAP_FAIL_AUTH,
+		return login_failed(s, LOGIN_FAIL_AUTH,
 		    "invalid user name or password bytes", NULL);
-	return imap_login_begin(s);
-}
-
-int
-imap_login_begin(struct session *s)
-{
-	int	ldap_ms;
-
-	s->backend_addr[0] = '\0';
-	session_set_state(s, SESS_LOOKUP);
-	/* The lookup answers within its own timeouts; this is a backstop. */
-	ldap_ms = s->worker->conf->ldap.connect_timeout_ms +
-	    2 * s->worker->conf->ldap.timeout_ms + 1000;
-	session_timer(s, ldap_ms);
-	s->wait_start_us = metrics_now_us();
-	s->lookup = lookup_start(s->worker->lookup, s->user,
-	    login_lookup_done, s);
-	if (s->lookup == NULL)
-		return imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
-		    "lookup: out of memory", NULL);
-	return 0;
-}
-
-static void
-login_lookup_done(const struct lookup_result *res, void *arg)
-{
-	struct session	*s = arg;
-
-	s->lookup = NULL;
-	histogram_observe(&s->worker->counters.lookup_latency,
-	    metrics_now_us() - s->wait_start_us);
-	switch (res->status) {
-	case LOOKUP_OK:
-		/* ferryctl hold: the final copy of a move is running. */
-		if (moves_held(s->worker->moves, s->user)) {
-			imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
-			    "user on hold", NULL);
-			break;
-		}
-		if (route_accept(s, res) == -1)
-			break;
-		imap_backend_start(s, &res->host);
-		break;
-	case LOOKUP_NOTFOUND:
-		imap_login_failed(s, IMAP_FAIL_AUTH, res->reason != NULL ?
-		    res->reason : "user not found", NULL);
-		break;
-	case LOOKUP_TEMPFAIL:
-		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
-		    res->reason != NULL ? res->reason : "lookup failed",
-		    NULL);
-		break;
-	}
-}
-
-static void
-back_to_preauth(struct session *s)
-{
-	session_set_state(s, SESS_PREAUTH);
-	s->tag[0] = '\0';
-	s->auth_mech = -1;
-	free(s->master_user);
-	s->master_user = NULL;
-	session_timer(s, limits(s)->preauth_timeout_ms);
-	/* Commands the client pipelined behind the LOGIN. */
-	imap_client_read(s);
-}
-
-int
-imap_login_failed(struct session *s, enum imap_failure kind,
-    const char *why, const char *backend_text)
-{
-	char	user[200];
-
-	lookup_cancel(&s->lookup);
-	if (s->backend != NULL) {
-		bufferevent_free(s->backend);
-		s->backend = NULL;
-	}
-	session_forget_credentials(s);
-	log_escape(s->user, s->user != NULL ? strlen(s->user) : 0, user,
-	    sizeof(user));
-	if (kind == IMAP_FAIL_AUTH) {
-		s->worker->counters.logins_failed++;
-		session_auth_failed(s);
-		log_info("session=%llu client=%s user=%s login failed: %s",
-		    (unsigned long long)s->id, s->client_addr, user, why);
-		/* The same delay for unknown users and bad passwords. */
-		session_set_state(s, SESS_AUTH_DELAY);
-		session_timer(s, limits(s)->auth_failure_delay_ms);
-		return 0;
-	}
-	s->worker->counters.logins_unavailable++;
-	log_warnx("session=%llu client=%s user=%s login unavailable: %s",
-	    (unsigned long long)s->id, s->client_addr, user, why);
-	if (backend_text != NULL) {
-		if (session_sendf(s, "%s %s\r\n", s->tag, backend_text) == -1)
-			return -1;
-	} else if (session_sendf(s, "%s NO [UNAVAILABLE] Mail server "
-	    "temporarily unavailable, try again later.\r\n", s->tag) == -1)
-		return -1;
-	back_to_preauth(s);
-	return s->closed ? -1 : 0;
-}
-
-static void
-auth_delay_done(struct session *s)
-{
-	if (session_sendf(s, "%s NO [AUTHENTICATIONFAILED] Authentication "
-	    "failed.\r\n", s->tag) == -1)
-		return;
-	if (++s->auth_failures >= limits(s)->auth_failures) {
-		if (session_sendf(s, "* BYE Too many authentication failures."
-		    "\r\n") == -1)
-			return;
-		session_close_after_flush(s, "too many authentication "
-		    "failures");
-		return;
-	}
-	back_to_preauth(s);
-}
-
-void
-imap_client_timer(struct session *s)
-{
-	if (s->state == SESS_AUTH_DELAY)
-		auth_delay_done(s);
-	else
-		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
-		    "lookup timed out", NULL);
-}
-
-int
-imap_login_succeeded(struct session *s, const char *ok_line, size_t len)
-{
-	struct worker	*w = s->worker;
-	char		 user[200];
-
-	session_forget_credentials(s);
-	w->counters.logins_ok++;
-	log_escape(s->user, strlen(s->user), user, sizeof(user));
-	log_info("session=%llu client=%s user=%s logged in on %s",
-	    (unsigned long long)s->id, s->client_addr, user, s->backend_addr);
-	if (session_sendf(s, "%s ", s->tag) == -1 ||
-	    session_send(s, ok_line, len) == -1 ||
-	    session_send(s, "\r\n", 2) == -1)
-		return -1;
-	return relay_start(s);
+	return login_begin(s);
 }
 
 void
@@ -501,7 +348,7 @@ imap_client_read(struct session *s)
 		case IMAP_PARSE_OK:
 			evbuffer_drain(in, cmd.consumed);
 			s->continuations = 0;
-			session_timer(s, limits(s)->preauth_timeout_ms);
+			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
 		}
@@ -510,20 +357,37 @@ imap_client_read(struct session *s)
 }
 
 static int
-imap_proto_login_failed(struct session *s, enum login_failure kind,
-    const char *why, const char *backend_text)
-{
-	return imap_login_failed(s, kind == LOGIN_FAIL_AUTH ? IMAP_FAIL_AUTH :
-	    IMAP_FAIL_UNAVAILABLE, why, backend_text);
-}
-
-static int
 imap_goodbye(struct session *s, const char *text)
 {
 	return session_sendf(s, "* BYE %s\r\n", text);
 }
 
-/* IMAP keeps its own login flow (imap_login_*), so no answer_failure. */
+static int
+imap_sasl_challenge(struct session *s, const char *b64)
+{
+	return session_sendf(s, "+ %s\r\n", b64);
+}
+
+static int
+imap_answer_failure(struct session *s, enum login_failure kind,
+    const char *backend_text)
+{
+	if (kind == LOGIN_FAIL_AUTH) {
+		if (session_sendf(s, "%s NO [AUTHENTICATIONFAILED] "
+		    "Authentication failed.\r\n", s->tag) == -1)
+			return -1;
+		/* The last failure allowed: login.c closes after this. */
+		if (s->auth_failures + 1 >= limits(s)->auth_failures)
+			return session_sendf(s, "* BYE Too many "
+			    "authentication failures.\r\n");
+		return 0;
+	}
+	if (backend_text != NULL)
+		return session_sendf(s, "%s %s\r\n", s->tag, backend_text);
+	return session_sendf(s, "%s NO [UNAVAILABLE] Mail server temporarily "
+	    "unavailable, try again later.\r\n", s->tag);
+}
+
 const struct proto_ops imap_proto = {
 	.name = "imap",
 	.start = imap_client_start,
@@ -531,9 +395,11 @@ const struct proto_ops imap_proto = {
 	.read = imap_client_read,
 	.read_waiting = imap_client_read_waiting,
 	.timeout = imap_client_timeout,
-	.timer = imap_client_timer,
+	.timer = login_timer,
 	.backend_start = imap_backend_start,
 	.backend_timeout = imap_backend_timeout,
-	.login_failed = imap_proto_login_failed,
+	.login_failed = login_failed,
+	.answer_failure = imap_answer_failure,
+	.sasl_challenge = imap_sasl_challenge,
 	.goodbye = imap_goodbye,
 };

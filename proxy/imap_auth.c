@@ -1,9 +1,9 @@
 /*
  * IMAP AUTHENTICATE (RFC 3501 §6.2.2, SASL-IR RFC 4959): the client's
- * side of the SASL dialogue.  Decoding is sasl.c's; this file only moves
- * lines.  The credentials end up in s->user and s->password (a password
- * or a bearer token, which the backend validates) and the login goes on
- * as for LOGIN.
+ * side of the SASL dialogue.  The SASL steps are login.c's (decoding is
+ * sasl.c's); this file only moves lines.  The credentials end up in
+ * s->user and s->password (a password or a bearer token, which the
+ * backend validates) and the login goes on as for LOGIN.
  */
 #include "config.h"
 
@@ -16,13 +16,13 @@
 
 #include "proxy/imap.h"
 #include "proxy/imap_parse.h"
+#include "proxy/login.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
 #include "src/conf.h"
 #include "src/util.h"
 
 #define PROMPT_USER	"VXNlcm5hbWU6"	/* "Username:" */
-#define PROMPT_PASS	"UGFzc3dvcmQ6"	/* "Password:" */
 
 static int
 reply(struct session *s, const char *text)
@@ -43,91 +43,16 @@ auth_end(struct session *s, const char *text, int bad)
 	return bad ? imap_count_bad(s) : 0;
 }
 
-static int
-take_creds(struct session *s, struct sasl_creds *c)
-{
-	free(s->user);
-	free(s->master_user);
-	s->master_user = NULL;
-	/* PLAIN with an authzid: log in as authzid, route by it. */
-	if (c->authzid != NULL && strcmp(c->authzid, c->user) != 0) {
-		s->user = c->authzid;
-		s->master_user = c->user;
-	} else {
-		s->user = c->user;
-		free(c->authzid);
-	}
-	s->password = c->secret;
-	c->authzid = c->user = c->secret = NULL;
-	s->sasl_step = 0;
-	return imap_login_begin(s);
-}
-
-/* One decoded client response, at step s->sasl_step. */
-static int
-auth_step(struct session *s, const char *buf, size_t len)
-{
-	struct sasl_creds	 c = { 0 };
-	const char		*errstr = "invalid response";
-	char			*v;
-	int			 r = -1;
-
-	switch (s->auth_mech) {
-	case SASL_PLAIN:
-		r = sasl_plain_decode(buf, len, &c, &errstr);
-		break;
-	case SASL_OAUTHBEARER:
-		r = sasl_oauthbearer_decode(buf, len, &c, &errstr);
-		break;
-	case SASL_XOAUTH2:
-		r = sasl_xoauth2_decode(buf, len, &c, &errstr);
-		break;
-	case SASL_LOGIN:
-		v = sasl_login_value(buf, len, s->sasl_step == 1 ?
-		    SASL_USER_MAX : SASL_SECRET_MAX, &errstr);
-		if (v == NULL)
-			break;
-		if (s->sasl_step == 1) {
-			free(s->user);
-			s->user = v;
-			s->sasl_step = 2;
-			return session_sendf(s, "+ " PROMPT_PASS "\r\n");
-		}
-		s->password = v;
-		s->sasl_step = 0;
-		return imap_login_begin(s);
-	default:
-		errstr = "no mechanism";
-		break;
-	}
-	if (s->auth_mech != SASL_LOGIN && r == 0)
-		return take_creds(s, &c);
-	/* A malformed response fails like bad credentials. */
-	s->sasl_step = 0;
-	return imap_login_failed(s, IMAP_FAIL_AUTH, errstr, NULL);
-}
-
 /* A response line (or SASL-IR argument): "*", or base64 ("=": empty). */
 static int
 auth_response(struct session *s, const char *line, size_t len)
 {
-	char	*buf;
-	long	 n;
-	int	 r;
+	int	r;
 
 	if (len == 1 && line[0] == '*')
 		return auth_end(s, "BAD Authentication canceled.", 0);
-	if (len == 1 && line[0] == '=')
-		len = 0;
-	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
-		return session_close(s, "out of memory");
-	if ((n = sasl_b64_decode(line, len, buf, len / 4 * 3 + 1)) < 0) {
-		free(buf);
+	if ((r = login_sasl_response(s, line, len)) == 1)
 		return auth_end(s, "BAD Invalid base64 data.", 1);
-	}
-	r = auth_step(s, buf, (size_t)n);
-	wipe(buf, len / 4 * 3 + 1);
-	free(buf);
 	return r;
 }
 

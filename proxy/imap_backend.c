@@ -12,10 +12,11 @@
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
-#include "proxy/imap.h"
+#include "proxy/backend_caps.h"
 #include "proxy/imap_backend.h"
 #include "proxy/imap_id.h"
 #include "proxy/imap_parse.h"
+#include "proxy/login.h"
 #include "proxy/route.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
@@ -42,7 +43,7 @@ imap_backend_start(struct session *s, const struct mailhost *mh)
 	if (backend_connect(s, mh, (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ?
 	    bd->imaps_port : bd->imap_port),
 	    backend_connected, backend_failed) == -1)
-		imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
 		    "cannot start backend connection", NULL);
 }
 
@@ -55,7 +56,7 @@ backend_failed(struct session *s, const char *why)
 	/* Not even connected: later logins fail fast for a while. */
 	if (s->state == SESS_BACKEND_CONNECT)
 		route_connect_failed(s);
-	imap_login_failed(s, IMAP_FAIL_UNAVAILABLE, msg, NULL);
+	login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
 }
 
 void
@@ -176,8 +177,12 @@ on_tagged(struct session *s, const char *line, size_t len)
 	size_t		 alen = len - strlen(TAG_PREFIX);
 
 	if (strncasecmp(answer, "OK", 2) == 0 &&
-	    (answer[2] == ' ' || answer[2] == '\0'))
-		return imap_login_succeeded(s, answer, alen);
+	    (answer[2] == ' ' || answer[2] == '\0')) {
+		/* The backend's own OK, under the client's tag. */
+		if (session_sendf(s, "%s ", s->tag) == -1)
+			return -1;
+		return login_succeeded(s, answer, alen);
+	}
 	if (strncasecmp(answer, "NO ", 3) == 0) {
 		/* Bad credentials look the same as an unknown user; any
 		 * other response code (RFC 5530) is the backend's to tell. */
@@ -186,74 +191,21 @@ on_tagged(struct session *s, const char *line, size_t len)
 			/* A cached route may be stale: ask LDAP again. */
 			if (route_heal(s))
 				return -1;
-			return imap_login_failed(s, IMAP_FAIL_AUTH,
+			return login_failed(s, LOGIN_FAIL_AUTH,
 			    "backend refused the credentials", NULL);
 		}
-		return imap_login_failed(s, IMAP_FAIL_UNAVAILABLE,
+		return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
 		    "backend refused the login", answer);
 	}
 	backend_failed(s, "backend rejected ferry's LOGIN command");
 	return -1;
 }
 
-/* What ferry reads from a backend's capability list, and how far the
- * dialogue before the login has come. */
-#define BCAP_LITERALPLUS	0x0001
-#define BCAP_SASLIR		0x0002
-#define BCAP_STARTTLS		0x0004
-#define BCAP_ID			0x0008
-#define BCAP_PLAIN		0x0010
-#define BCAP_OAUTHBEARER	0x0020
-#define BCAP_XOAUTH2		0x0040
-#define BCAP_KNOWN		0x0100	/* a list has been read */
+/* How far the dialogue before the login has come (the capability bits
+ * are in backend_caps.h). */
 #define BSTEP_TLS		0x1000	/* TLS is up with the backend */
 #define BSTEP_ID		0x2000	/* ID was sent */
 #define BCAP_MASK		0x0fff
-
-static const struct {
-	const char	*name;
-	unsigned int	 bit;
-} capnames[] = {
-	{ "LITERAL+", BCAP_LITERALPLUS }, { "SASL-IR", BCAP_SASLIR },
-	{ "STARTTLS", BCAP_STARTTLS }, { "ID", BCAP_ID },
-	{ "AUTH=PLAIN", BCAP_PLAIN }, { "AUTH=OAUTHBEARER", BCAP_OAUTHBEARER },
-	{ "AUTH=XOAUTH2", BCAP_XOAUTH2 },
-};
-
-/* The capabilities in the space-separated list p[0..len). */
-static unsigned int
-caps_parse(const char *p, size_t len)
-{
-	const char	*end = p + len, *w;
-	unsigned int	 caps = BCAP_KNOWN;
-	size_t		 i, wlen;
-
-	while (p < end) {
-		while (p < end && *p == ' ')
-			p++;
-		for (w = p; p < end && *p != ' '; p++)
-			;
-		wlen = (size_t)(p - w);
-		for (i = 0; i < sizeof(capnames) / sizeof(capnames[0]); i++)
-			if (wlen == strlen(capnames[i].name) &&
-			    strncasecmp(w, capnames[i].name, wlen) == 0)
-				caps |= capnames[i].bit;
-	}
-	return caps;
-}
-
-/* "[CAPABILITY ...]" in a greeting or tagged answer; 0 if none. */
-static unsigned int
-caps_in_code(const char *line)
-{
-	const char	*p, *end;
-
-	if ((p = strstr(line, "[CAPABILITY ")) == NULL ||
-	    (end = strchr(p, ']')) == NULL)
-		return 0;
-	p += strlen("[CAPABILITY ");
-	return caps_parse(p, (size_t)(end - p));
-}
 
 static void
 set_caps(struct session *s, unsigned int caps)
@@ -436,7 +388,7 @@ on_greeting(struct session *s, const char *line)
 		    "unexpected backend greeting");
 		return -1;
 	}
-	set_caps(s, caps_in_code(line));
+	set_caps(s, imap_caps_in_code(line));
 	return advance(s);
 }
 
@@ -449,7 +401,7 @@ on_pre(struct session *s, const char *line, size_t len)
 
 	if (strncasecmp(line, "* CAPABILITY ", 13) == 0) {
 		if (s->bwait == BWAIT_CAPABILITY)
-			set_caps(s, caps_parse(line + 13, len - 13));
+			set_caps(s, imap_caps_parse(line + 13, len - 13));
 		return 0;
 	}
 	if (strncasecmp(line, "* BYE", 5) == 0) {
@@ -523,8 +475,16 @@ on_line(struct session *s, char *line, size_t len)
 			backend_failed(s, "backend said BYE during login");
 			return -1;
 		}
-		/* Untagged data during login is the client's to see. */
+		/* Untagged data during login is the client's to see, but
+		 * not without bound: a client that does not read would
+		 * make ferry hold all a hostile backend sends. */
 		if (line[0] == '*') {
+			if (evbuffer_get_length(bufferevent_get_output(
+			    s->client)) > BACKEND_LINE_MAX) {
+				backend_failed(s, "backend sent too much "
+				    "during login");
+				return -1;
+			}
 			if (session_send(s, line, len) == -1 ||
 			    session_send(s, "\r\n", 2) == -1)
 				return -1;

@@ -29,11 +29,11 @@
 
 struct kick {
 	struct session	*s;
-	struct event	*timer;		/* grace, then quiet (not IMAP) */
+	struct event	*timer;		/* grace; then quiet, not IMAP */
 	struct event	*deadline;
 	const char	*reason;
 	const char	*bye;
-	int		 armed;		/* grace over: waiting to close */
+	int		 armed;		/* grace over: closing */
 	uint64_t	 armed_ms;
 };
 
@@ -133,7 +133,7 @@ kick_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (!k->armed)
 		kick_arm(k);
 	else if (imap_boundary_at(&s->bscan))
-		kick_bye(s);		/* POP3, sieve: quiet at a line start */
+		kick_bye(s);	/* POP3, sieve: quiet at a line start */
 }
 
 static int
@@ -212,11 +212,11 @@ kick_scan(struct session *s, struct evbuffer *in)
 {
 	struct evbuffer_iovec	 v[8];
 	struct evbuffer_ptr	 pos;
-	size_t			 total = evbuffer_get_length(in), done = 0,
-				 got;
+	size_t			 total, done = 0, got;
 	int			 stop, i, n;
 	struct timeval		 tv;
 
+	total = evbuffer_get_length(in);
 	/* Not IMAP: no literals to skip, and the close waits for quiet. */
 	stop = kick_holding(s) && is_imap(s);
 	if (kick_holding(s) && !is_imap(s)) {
@@ -285,8 +285,12 @@ session_backend_is(const struct session *s, const char *mailhost)
 	len = addr_host(s->backend_addr, &host);
 	if (len != strlen(want) || strncasecmp(host, want, len) != 0)
 		return 0;
-	/* No port in mailHost: the backend's own, whichever it is. */
-	if (mh.port == 0)
+	/*
+	 * No port in mailHost: the backend's own, whichever it is.  With a
+	 * backend block the port only picked the block; a POP3 session
+	 * uses its pop3-port whatever mailHost says.
+	 */
+	if (mh.port == 0 || b != NULL)
 		return 1;
 	colon = strrchr(s->backend_addr, ':');
 	return colon != NULL && (unsigned)atoi(colon + 1) == mh.port;

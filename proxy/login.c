@@ -82,7 +82,7 @@ login_back_to_preauth(struct session *s)
 	free(s->master_user);
 	s->master_user = NULL;
 	route_clear(s);
-	session_timer(s, s->conf->limits.preauth_timeout_ms);
+	session_preauth_timer(s);
 	/* Commands the client pipelined behind the login. */
 	s->proto->read(s);
 }

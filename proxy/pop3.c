@@ -110,7 +110,7 @@ pop3_start(struct session *s)
 {
 	if (reply(s, "+OK ferry ready.") == -1)
 		return;
-	session_timer(s, limits(s)->preauth_timeout_ms);
+	session_preauth_timer(s);
 }
 
 static void	pop3_read(struct session *);
@@ -128,7 +128,7 @@ pop3_tls_done(struct session *s)
 	if (s->implicit_tls)
 		pop3_start(s);
 	else
-		session_timer(s, limits(s)->preauth_timeout_ms);
+		session_preauth_timer(s);
 	if (!s->closed)
 		pop3_read(s);
 }
@@ -315,7 +315,7 @@ auth_read(struct session *s, struct evbuffer *in, const char *buf,
 		break;
 	case POP3_PARSE_OK:
 		evbuffer_drain(in, cmd.consumed);
-		session_timer(s, limits(s)->preauth_timeout_ms);
+		session_preauth_timer(s);
 		r = auth_response(s, cmd.rest, cmd.rest_len);
 		break;
 	}
@@ -386,7 +386,7 @@ pop3_read(struct session *s)
 			break;
 		case POP3_PARSE_OK:
 			evbuffer_drain(in, cmd.consumed);
-			session_timer(s, limits(s)->preauth_timeout_ms);
+			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
 		}

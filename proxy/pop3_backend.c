@@ -12,6 +12,7 @@
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
+#include "proxy/backend_caps.h"
 #include "proxy/login.h"
 #include "proxy/pop3_backend.h"
 #include "proxy/route.h"
@@ -26,13 +27,7 @@
 #define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
 #define POP3_CMD_LINE_MAX	255	/* RFC 2449 section 4, with CRLF */
 
-/* What ferry read from the backend's CAPA, and how far it has come. */
-#define PCAP_STLS		0x0001
-#define PCAP_SASL		0x0002	/* a SASL line at all */
-#define PCAP_PLAIN		0x0004
-#define PCAP_OAUTHBEARER	0x0008
-#define PCAP_XOAUTH2		0x0010
-#define PCAP_XCLIENT		0x0020
+/* How far the dialogue has come (CAPA's bits are in backend_caps.h). */
 #define PCAP_LISTING		0x0040	/* inside CAPA's answer */
 #define PCAP_KNOWN		0x0100	/* CAPA has been answered */
 #define PSTEP_TLS		0x1000	/* TLS is up with the backend */
@@ -299,35 +294,6 @@ is_err(const char *line)
 	    (line[4] == ' ' || line[4] == '\0');
 }
 
-/* One line of CAPA's answer (RFC 2449 section 6). */
-static void
-caps_line(struct session *s, const char *line)
-{
-	const char	*p;
-	size_t		 n;
-
-	if (strcasecmp(line, "STLS") == 0)
-		s->bcaps |= PCAP_STLS;
-	else if (strcasecmp(line, "XCLIENT") == 0 ||
-	    strncasecmp(line, "XCLIENT ", 8) == 0)
-		s->bcaps |= PCAP_XCLIENT;
-	else if (strncasecmp(line, "SASL", 4) == 0 &&
-	    (line[4] == ' ' || line[4] == '\0')) {
-		s->bcaps |= PCAP_SASL;
-		for (p = line + 4; *p != '\0'; p += n) {
-			p += strspn(p, " ");
-			n = strcspn(p, " ");
-			if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0)
-				s->bcaps |= PCAP_PLAIN;
-			else if (n == 11 && strncasecmp(p, "OAUTHBEARER",
-			    11) == 0)
-				s->bcaps |= PCAP_OAUTHBEARER;
-			else if (n == 7 && strncasecmp(p, "XOAUTH2", 7) == 0)
-				s->bcaps |= PCAP_XOAUTH2;
-		}
-	}
-}
-
 static int
 on_capa(struct session *s, const char *line)
 {
@@ -344,7 +310,7 @@ on_capa(struct session *s, const char *line)
 		s->bcaps = (s->bcaps & ~PCAP_LISTING) | PCAP_KNOWN;
 		return advance(s);
 	}
-	caps_line(s, line[0] == '.' ? line + 1 : line);
+	s->bcaps |= pop3_caps_line(line[0] == '.' ? line + 1 : line);
 	return 0;
 }
 

@@ -11,6 +11,9 @@ struct session;
 /* Switch s to SESS_RELAY; forwards what is already buffered.  -1 if the
  * session closed. */
 int	relay_start(struct session *);
+/* relay_splice.c is done with a literal: read the backend again, or
+ * with what (BEV_EVENT_EOF/ERROR) set, handle its end. */
+void	relay_resume(struct session *, short what);
 /* The idle timer fired: close if nothing moved for idle-timeout. */
 void	relay_idle_check(struct session *);
 

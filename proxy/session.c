@@ -16,6 +16,7 @@
 #include "proxy/proto.h"
 #include "proxy/kick.h"
 #include "proxy/relay.h"
+#include "proxy/relay_splice.h"
 #include "proxy/tls.h"
 #include "proxy/session.h"
 #include "src/cidr.h"
@@ -150,6 +151,20 @@ session_timer(struct session *s, int ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->timer, &tv);
+}
+
+/*
+ * preauth-timeout counts from the accept, not from the last command: a
+ * client trickling a command now and then (slowloris) must not hold its
+ * connection for ever.
+ */
+void
+session_preauth_timer(struct session *s)
+{
+	uint64_t	now = now_ms(), end;
+
+	end = s->start_ms + (uint64_t)s->conf->limits.preauth_timeout_ms;
+	session_timer(s, end > now ? (int)(end - now) : 0);
 }
 
 static void
@@ -351,6 +366,7 @@ session_close(struct session *s, const char *reason)
 	session_log_summary(s);
 	lookup_cancel(&s->lookup);
 	evtimer_del(s->timer);
+	relay_splice_free(&s->splice);
 	if (s->backend != NULL) {
 		bufferevent_free(s->backend);
 		s->backend = NULL;

@@ -120,6 +120,7 @@ struct session {
 
 	/* Closing on purpose (kick.c); where the backend's responses end. */
 	struct kick		*kick;
+	struct relay_splice	*splice;	/* a literal in the kernel */
 	struct imap_boundary	 bscan;
 };
 
@@ -131,6 +132,8 @@ void		 session_set_state(struct session *, enum session_state);
 const char	*session_state_name(enum session_state);
 /* Arm (or with ms < 0, stop) the session's single timer. */
 void		 session_timer(struct session *, int ms);
+/* The pre-auth timer: what is left of limits.preauth-timeout. */
+void		 session_preauth_timer(struct session *);
 /* Write s to the client.  -1 if the session closed. */
 int		 session_send(struct session *, const char *, size_t);
 int		 session_sendf(struct session *, const char *, ...)

@@ -113,7 +113,7 @@ sieve_start(struct session *s)
 	if (send_capabilities(s) == -1 || reply(s, "OK \"ferry ready.\"") ==
 	    -1)
 		return;
-	session_timer(s, limits(s)->preauth_timeout_ms);
+	session_preauth_timer(s);
 }
 
 static void	sieve_read(struct session *);
@@ -264,7 +264,7 @@ auth_read(struct session *s, struct evbuffer *in, const char *buf,
 		break;
 	case SIEVE_PARSE_OK:
 		evbuffer_drain(in, cmd.consumed);
-		session_timer(s, limits(s)->preauth_timeout_ms);
+		session_preauth_timer(s);
 		r = auth_response(s, cmd.args[0].data, cmd.args[0].len,
 		    cmd.cancel);
 		break;
@@ -324,7 +324,7 @@ sieve_read(struct session *s)
 			break;
 		case SIEVE_PARSE_OK:
 			evbuffer_drain(in, cmd.consumed);
-			session_timer(s, limits(s)->preauth_timeout_ms);
+			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
 		}

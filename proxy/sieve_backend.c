@@ -12,6 +12,7 @@
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
+#include "proxy/backend_caps.h"
 #include "proxy/login.h"
 #include "proxy/route.h"
 #include "proxy/sasl.h"
@@ -25,11 +26,7 @@
 
 #define BACKEND_LINE_MAX	65536	/* a capability or answer line */
 
-/* What ferry read from the backend's capabilities. */
-#define SCAP_STARTTLS		0x0001
-#define SCAP_PLAIN		0x0002
-#define SCAP_OAUTHBEARER	0x0004
-#define SCAP_XOAUTH2		0x0008
+/* How far the login has come (capability bits: backend_caps.h). */
 #define SSTEP_TLS		0x1000	/* TLS is up with the backend */
 
 static void	backend_connected(struct session *);
@@ -178,29 +175,6 @@ is_word(const char *line, const char *word)
 	    (line[n] == ' ' || line[n] == '\0');
 }
 
-/* One capability line (RFC 5804 section 1.7): "NAME" ["value"]. */
-static void
-caps_line(struct session *s, const char *line)
-{
-	const char	*p;
-	size_t		 n;
-
-	if (strcasecmp(line, "\"STARTTLS\"") == 0)
-		s->bcaps |= SCAP_STARTTLS;
-	if (strncasecmp(line, "\"SASL\" \"", 8) != 0)
-		return;
-	for (p = line + 8; *p != '\0' && *p != '"'; p += n) {
-		p += strspn(p, " ");
-		n = strcspn(p, " \"");
-		if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0)
-			s->bcaps |= SCAP_PLAIN;
-		else if (n == 11 && strncasecmp(p, "OAUTHBEARER", 11) == 0)
-			s->bcaps |= SCAP_OAUTHBEARER;
-		else if (n == 7 && strncasecmp(p, "XOAUTH2", 7) == 0)
-			s->bcaps |= SCAP_XOAUTH2;
-	}
-}
-
 /* The backend's answer to AUTHENTICATE. */
 static int
 on_answer(struct session *s, const char *line, size_t len)
@@ -237,7 +211,7 @@ on_line(struct session *s, char *line, size_t len)
 	case BWAIT_GREETING:
 	case BWAIT_CAPABILITY:
 		if (line[0] == '"') {
-			caps_line(s, line);
+			s->bcaps |= sieve_caps_line(line);
 			return 0;
 		}
 		if (!is_word(line, "OK")) {

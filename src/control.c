@@ -302,7 +302,8 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 	struct control_req	 req;
 	struct ctlbuf		 b = { 0 };
 	const char		*errstr;
-	char			 err[CONF_ERR_MAX], arg[CONTROL_ARG_MAX * 4 + 1];
+	char			 err[CONF_ERR_MAX];
+	char			 arg[CONTROL_ARG_MAX * 4 + 1];
 	size_t			 n;
 
 	if (control_parse(line, len, &req, &errstr) == -1) {

@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -42,6 +44,48 @@ write_pid_file(const struct conf *conf)
 		fatal("pid-file %s", conf->pid_file);
 	fprintf(f, "%ld\n", (long)getpid());
 	fclose(f);
+}
+
+/*
+ * A relayed session holds two descriptors, four while splice(2) moves a
+ * bulk transfer through a pipe; distributions start daemons with a soft
+ * limit of 1024.  Raise the limit for "limits sessions" now, while still
+ * root (only root may raise the hard limit, up to fs.nr_open).
+ */
+static void
+raise_nofile(const struct conf *conf)
+{
+	struct rlimit	rl;
+	rlim_t		want, need;
+	FILE		*f;
+	unsigned long	nr_open;
+
+	want = (rlim_t)conf->limits.sessions * 4 + 256;
+	need = (rlim_t)conf->limits.sessions * 2 + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (want > rl.rlim_max && geteuid() == 0) {
+		if ((f = fopen("/proc/sys/fs/nr_open", "r")) != NULL) {
+			if (fscanf(f, "%lu", &nr_open) == 1 && want > nr_open)
+				want = nr_open;
+			fclose(f);
+		}
+		if (want > rl.rlim_max)
+			rl.rlim_max = want;
+	}
+	if (want > rl.rlim_max)
+		want = rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE %llu",
+			    (unsigned long long)want);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
+		log_warnx("descriptor limit %llu is below the %llu that "
+		    "limits sessions %d needs", (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)need, conf->limits.sessions);
 }
 
 int
@@ -95,6 +139,7 @@ main(int argc, char *argv[])
 	}
 	log_init(1, verbose);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(conf);
 	if (privdrop_check(conf, err, sizeof(err)) == -1 ||
 	    (listeners = listener_bind(conf, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "ferryd: %s\n", err);

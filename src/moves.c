@@ -28,7 +28,7 @@ TAILQ_HEAD(hold_list, hold);
 
 struct moves {
 	struct worker		*w;
-	struct conf		*conf;		/* the follower's settings */
+	struct conf		*conf;		/* the follower's */
 	struct sync		*sync;
 	struct move_event	 ring[MOVES_KEEP];
 	size_t			 first, count;

@@ -40,33 +40,46 @@ struct backend_count {
 	uint64_t	 n;
 };
 
+/* Add one to name's row of bc (at most max rows); 0, or -1 if full. */
+static int
+count(struct backend_count *bc, size_t *n, size_t max, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp(bc[i].addr, name) == 0)
+			break;
+	if (i == max)
+		return -1;
+	if (i == *n)
+		bc[(*n)++].addr = name;
+	bc[i].n++;
+	return 0;
+}
+
 void
 sessions_status(struct worker *w, struct ctlbuf *b)
 {
-	struct backend_count	*bc;
+	struct backend_count	*bc, protos[8];
 	struct session		*s;
 	uint64_t		 by_state[MST_COUNT] = { 0 }, other = 0;
-	size_t			 i, nbc = 0;
+	size_t			 i, nbc = 0, nprotos = 0;
 
 	bc = calloc(BACKENDS_MAX, sizeof(*bc));
 	if (bc == NULL) {
 		b->oom = 1;
 		return;
 	}
+	memset(protos, 0, sizeof(protos));
 	TAILQ_FOREACH(s, &w->sessions, entry) {
 		by_state[coarse_state(s->state)]++;
-		if (s->backend_addr[0] == '\0' || s->state < SESS_BACKEND_CONNECT)
+		count(protos, &nprotos, sizeof(protos) / sizeof(protos[0]),
+		    s->proto->name);
+		if (s->backend_addr[0] == '\0' ||
+		    s->state < SESS_BACKEND_CONNECT)
 			continue;
-		for (i = 0; i < nbc; i++)
-			if (strcmp(bc[i].addr, s->backend_addr) == 0)
-				break;
-		if (i == nbc && nbc == BACKENDS_MAX) {
+		if (count(bc, &nbc, BACKENDS_MAX, s->backend_addr) == -1)
 			other++;
-			continue;
-		}
-		if (i == nbc)
-			bc[nbc++].addr = s->backend_addr;
-		bc[i].n++;
 	}
 	ctlbuf_printf(b, "* sessions");
 	ctlbuf_num(b, "open", w->nsessions);
@@ -74,11 +87,12 @@ sessions_status(struct worker *w, struct ctlbuf *b)
 		ctlbuf_num(b, metrics_state_name(i), by_state[i]);
 	ctlbuf_num(b, "accepted", w->counters.sessions_total);
 	ctlbuf_printf(b, "\n");
-	/* One protocol so far; the record has room for more. */
-	ctlbuf_printf(b, "* protocol");
-	ctlbuf_str(b, "name", "imap");
-	ctlbuf_num(b, "sessions", w->nsessions);
-	ctlbuf_printf(b, "\n");
+	for (i = 0; i < nprotos; i++) {
+		ctlbuf_printf(b, "* protocol");
+		ctlbuf_str(b, "name", protos[i].addr);
+		ctlbuf_num(b, "sessions", protos[i].n);
+		ctlbuf_printf(b, "\n");
+	}
 	for (i = 0; i < nbc; i++) {
 		ctlbuf_printf(b, "* backend");
 		ctlbuf_str(b, "address", bc[i].addr);

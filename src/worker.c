@@ -34,13 +34,23 @@ worker_reap_cb(evutil_socket_t fd, short ev, void *arg)
 struct worker *
 worker_new(struct conf *conf)
 {
-	struct worker	*w;
+	struct worker		*w;
+	struct event_config	*cfg;
 
 	w = xcalloc(1, sizeof(*w));
 	w->conf = conf;
 	TAILQ_INIT(&w->sessions);
 	w->next_session_id = 1;
-	if ((w->base = event_base_new()) == NULL)
+	/* With epoll, batch event changes: a write event armed and disarmed
+	 * within one loop turn costs no epoll_ctl at all (tests/bench: a
+	 * third fewer system calls per login).  ferry never dup()s a
+	 * descriptor it watches, the one case the changelist mishandles. */
+	if ((cfg = event_config_new()) == NULL)
+		fatalx("event_config_new failed");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	w->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (w->base == NULL)
 		fatalx("event_base_new failed");
 	/* evdns reads /etc/resolv.conf; resolving never blocks the loop. */
 	if ((w->dns = evdns_base_new(w->base,

@@ -12,6 +12,9 @@ temporary directory.  Python 3 standard library only.
 
 Environment:
     FERRYD      ferryd binary (default /work/main/build/ferryd)
+    FERRYD_WRAPPER  a command ferryd runs under, e.g. "valgrind -q
+                --error-exitcode=99"; FERRYTEST_SLOW (default 1, or 4
+                with a wrapper) multiplies ferryd's start and stop waits
     KEEP_TMP=1  keep the temporary directory (its path is printed)
     SLAPD, DOVECOT  override /usr/sbin/slapd, /usr/sbin/dovecot
 
@@ -31,11 +34,13 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import traceback
 
 DEFAULT_FERRYD = "/work/main/build/ferryd"
 SUFFIX = "dc=example,dc=com"
@@ -68,6 +73,10 @@ LDAP_FERRY_PW = "ldap-ferry-Pw.fe55"
 PREAUTH_TIMEOUT = 8  # seconds; ferryd's limits.preauth-timeout here
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+
+# ferryd under a wrapper (valgrind) starts and stops slowly.
+FERRYD_WRAPPER = os.environ.get("FERRYD_WRAPPER", "").split()
+SLOW = float(os.environ.get("FERRYTEST_SLOW", "4" if FERRYD_WRAPPER else "1"))
 
 
 class HarnessError(Exception):
@@ -382,7 +391,7 @@ class Harness:
         problems = []
         fp = self.procs.get("ferryd")
         if fp is not None and fp.popen is not None:
-            r = fp.stop(timeout=10)
+            r = fp.stop(timeout=10 * SLOW)
             rc, how = r
             if rc != 0 or how != "SIGTERM":
                 problems.append("ferryd: exit status %s (%s), want 0 on SIGTERM"
@@ -396,6 +405,8 @@ class Harness:
             self.mute.stop()
         if fp is not None and check:
             problems += self.check_ferry_log()
+        if check:
+            problems += self.check_other_logs()
         self.problems = problems
         if self.tmp:
             if self.keep:
@@ -428,6 +439,28 @@ class Harness:
                 if form in text:
                     problems.append("ferryd log contains a password (%r)" % pw)
                     break
+        return problems
+
+    def check_other_logs(self):
+        """Every other log in the temporary directory (slapd, Dovecot,
+        extra ferryd instances, fakes) must hold no password or token."""
+        problems = []
+        secrets = [pw.encode() for pw in self.all_passwords()]
+        for root, _, files in os.walk(self.tmp or "/nonexistent"):
+            for name in files:
+                if name == "ferryd.log" or not (
+                        name.endswith(".log") or name.endswith(".stderr")):
+                    continue
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        text = f.read()
+                except OSError:
+                    continue
+                for pw in secrets:
+                    if pw in text:
+                        problems.append("%s contains a password (%r)" % (
+                            os.path.relpath(os.path.join(root, name),
+                                            self.tmp), pw))
         return problems
 
     # ------------------------------------------------------------ slapd
@@ -788,7 +821,8 @@ limits {{
         with open(self.ferry_conf, "w") as f:
             f.write(conf)
         self.procs["ferryd"] = Proc(
-            "ferryd", [self.ferryd, "-f", "-v", "-c", self.ferry_conf],
+            "ferryd", FERRYD_WRAPPER + [self.ferryd, "-f", "-v", "-c",
+                                        self.ferry_conf],
             self.path("ferryd.log"))
 
     def _conf_part(self, v):
@@ -805,14 +839,14 @@ limits {{
                                           timeout=1):
                 return True
         try:
-            wait_until("ferryd", accepts, 20, proc=p)
+            wait_until("ferryd", accepts, 20 * SLOW, proc=p)
         except HarnessError as e:
             raise HarnessError("%s\n--- ferryd log:\n%s" % (
                 e, self.ferry_log_tail()))
 
     def stop_ferry(self):
         """Stops ferryd (SIGTERM); returns (exit status, how it ended)."""
-        return self.procs["ferryd"].stop(timeout=10)
+        return self.procs["ferryd"].stop(timeout=10 * SLOW)
 
     # ------------------------------------------------------ IMAP clients
     def imap(self, timeout=10, server=None):
@@ -865,17 +899,30 @@ limits {{
                 pass
 
 
-class RawIMAP:
-    """A line-level IMAP client on a plain socket (for exact answers)."""
+class LineConn:
+    """A line-level client on a socket that can start TLS: the base of the
+    raw IMAP, POP3 and ManageSieve clients tests use for exact answers."""
 
-    def __init__(self, addr, port, timeout=10):
-        self.sock = socket.create_connection((addr, port), timeout=timeout)
+    eof = b""  # what readline() returns at EOF with nothing buffered
+
+    def __init__(self, addr, port, timeout=10, tls_ctx=None,
+                 server_hostname=None, source=None):
+        self.sock = socket.create_connection(
+            (addr, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.sock.settimeout(timeout)
+        if tls_ctx is not None:
+            self.starttls(tls_ctx, server_hostname or addr)
         self.buf = b""
-        self.greeting = self.readline()
+
+    def starttls(self, ctx, hostname):
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=hostname)
 
     def close(self):
-        self.sock.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def send(self, data):
         if isinstance(data, str):
@@ -883,18 +930,31 @@ class RawIMAP:
         self.sock.sendall(data)
 
     def readline(self):
-        """One line without CRLF; b'' at EOF (ConnectionReset -> EOF too)."""
+        """One line without CRLF; self.eof at EOF (a reset or a TLS error
+        is an EOF too)."""
         while b"\r\n" not in self.buf:
             try:
                 chunk = self.sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 chunk = b""
             if not chunk:
                 line, self.buf = self.buf, b""
-                return line
+                return line or self.eof
             self.buf += chunk
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
+
+    def line(self):
+        """readline() as text; '' at EOF."""
+        return (self.readline() or b"").decode("utf-8", "replace")
+
+
+class RawIMAP(LineConn):
+    """A line-level IMAP client on a plain socket (for exact answers)."""
+
+    def __init__(self, addr, port, timeout=10):
+        super().__init__(addr, port, timeout=timeout)
+        self.greeting = self.readline()
 
     def read_exact(self, n):
         while len(self.buf) < n:
@@ -943,6 +1003,128 @@ class RawIMAP:
             if not chunk:
                 return True
         return False
+
+
+def raw(h, timeout=10):
+    """A RawIMAP connection to h's ferryd."""
+    return RawIMAP(h.ferry_addr, h.ferry_port, timeout=timeout)
+
+
+# ------------------------------------------------------------ test runner
+
+class Fail(Exception):
+    """A test's expectation did not hold: "FAIL name: why"."""
+
+
+def check(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def collector(tests):
+    """A decorator that appends a test function to the list tests."""
+    def add(fn):
+        tests.append(fn)
+        return fn
+    return add
+
+
+def _run_one(fn, h):
+    """Runs one test, prints its PASS or FAIL line; True if it passed."""
+    t0 = time.monotonic()
+    ok = False
+    try:
+        fn(h)
+        ok = True
+        print("PASS %s" % fn.__name__, flush=True)
+    except Fail as e:
+        print("FAIL %s: %s" % (fn.__name__, e), flush=True)
+    except Exception as e:  # noqa: BLE001 - a broken test is a FAIL
+        print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
+              flush=True)
+        traceback.print_exc(file=sys.stderr)
+    sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
+                                             time.monotonic() - t0))
+    return ok
+
+
+def _run_group(make_harness, tests, label):
+    """Starts one harness, runs tests on it, then checks how ferryd
+    stopped and what it logged; returns (passed, failed)."""
+    passed = failed = 0
+    h = make_harness()
+    try:
+        try:
+            h.start()
+        except Exception as e:  # noqa: BLE001
+            print("FAIL setup%s: %s" % (label, e))
+            return 0, 1
+        for fn in tests:
+            if _run_one(fn, h):
+                passed += 1
+            else:
+                failed += 1
+        log_tail = h.ferry_log_tail(60)
+        problems = h.close(check=True)
+        exit_problems = [p for p in problems if p.startswith("ferryd: exit")]
+        log_problems = [p for p in problems if p not in exit_problems]
+        for name, probs in (("ferryd_exit_0_on_sigterm", exit_problems),
+                            ("ferryd_log_clean", log_problems)):
+            if probs:
+                failed += 1
+                print("FAIL %s%s: %s" % (name, label, "; ".join(probs)))
+            else:
+                passed += 1
+                print("PASS %s%s" % (name, label))
+        if failed:
+            print("--- last lines of ferryd's log:")
+            print(log_tail)
+    finally:
+        h.close(check=False)
+    return passed, failed
+
+
+def run_groups(groups, argv):
+    """main() of a test file whose tests come in groups, each a pair
+    (make_harness, tests) with its own servers.  Runs the tests named in
+    argv[1:] (all when none), one "PASS name" or "FAIL name: why" line
+    each, then the harness checks ferryd_exit_0_on_sigterm and
+    ferryd_log_clean per group, then "N passed, N failed" (what run.sh
+    counts).  Returns the exit status."""
+    names = set(argv[1:])
+    known = [t.__name__ for _, tests in groups for t in tests]
+    unknown = names - set(known)
+    if unknown:
+        print("unknown test(s): %s" % ", ".join(sorted(unknown)))
+        print("tests: %s" % " ".join(known))
+        return 2
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, stop)
+    passed = failed = 0
+    t_start = time.monotonic()
+    try:
+        for make_harness, tests in groups:
+            tests = [t for t in tests if not names or t.__name__ in names]
+            if not tests:
+                continue
+            # Several groups: say which one a check or a setup belongs to.
+            label = " (%s)" % tests[0].__name__ if len(groups) > 1 else ""
+            p, f = _run_group(make_harness, tests, label)
+            passed += p
+            failed += f
+    except KeyboardInterrupt as e:
+        print("interrupted (%s)" % e)
+        failed += 1
+    print("time: %.1fs" % (time.monotonic() - t_start))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def run_tests(tests, make_harness, argv):
+    """run_groups() for one group of tests sharing one harness."""
+    return run_groups([(make_harness, tests)], argv)
 
 
 def self_check():

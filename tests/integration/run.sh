@@ -9,6 +9,8 @@
 #
 #   SKIP_INTEGRATION=1   skip (exit 77)
 #   KEEP_TMP=1           keep the temporary directory with all logs
+#   FERRYD_WRAPPER=CMD   run ferryd under CMD (tests/valgrind.sh)
+#   FERRYTEST_FILE_TIMEOUT=SECONDS  per test file (default 300)
 #
 # Exit status: the tests' (0 all passed, 1 a failure); 77 skipped (asked to,
 # or packages missing and not root to install them); 99 no ferryd binary.
@@ -66,7 +68,8 @@ rc=0
 for t in "$here"/test_*.py; do
 	echo "== $(basename "$t")"
 	out=$(mktemp)
-	timeout -k 15 300 python3 "$t" "$@" 2>&1 | tee "$out"
+	timeout -k 15 "${FERRYTEST_FILE_TIMEOUT:-300}" python3 "$t" "$@" 2>&1 |
+	    tee "$out"
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	rm -f "$out"
 	if [ -z "$line" ]; then

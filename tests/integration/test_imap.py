@@ -15,44 +15,22 @@ sanitizer report and no password.
 import imaplib
 import os
 import re
-import signal
 import socket
 import sys
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
-from ferrytest import Harness, HarnessError, LoginFailed, RawIMAP  # noqa: E402
+from ferrytest import (Fail, Harness, LoginFailed, check,  # noqa: E402
+                       imap_quote as q, raw)
 
 AUTHFAILED = "NO [AUTHENTICATIONFAILED]"
 UNAVAILABLE = "NO [UNAVAILABLE]"
 
 TESTS = []
-
-
-class Fail(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
-
-
-def raw(h, timeout=10):
-    return RawIMAP(h.ferry_addr, h.ferry_port, timeout=timeout)
-
-
-def q(s):
-    return ferrytest.imap_quote(s)
+test = ferrytest.collector(TESTS)
 
 
 def expect_where(h, user, want, password=None):
@@ -576,68 +554,7 @@ def preauth_timeout(h):
 # ------------------------------------------------------------------ main
 
 def main(argv):
-    names = set(argv[1:])
-    unknown = names - set(t.__name__ for t in TESTS)
-    if unknown:
-        print("unknown test(s): %s" % ", ".join(sorted(unknown)))
-        print("tests: %s" % " ".join(t.__name__ for t in TESTS))
-        return 2
-    selected = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    t_start = time.monotonic()
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-
-    h = Harness()
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup: %s" % e)
-            h.close(check=False)
-            print("0 passed, 1 failed")
-            return 1
-        for fn in selected:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001 - a broken test is a FAIL
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        log_tail = h.ferry_log_tail(60)
-        problems = h.close(check=True)
-        exit_problems = [p for p in problems if p.startswith("ferryd: exit")]
-        log_problems = [p for p in problems if p not in exit_problems]
-        for name, probs in (("ferryd_exit_0_on_sigterm", exit_problems),
-                            ("ferryd_log_clean", log_problems)):
-            if probs:
-                failed += 1
-                print("FAIL %s: %s" % (name, "; ".join(probs)))
-            else:
-                passed += 1
-                print("PASS %s" % name)
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(log_tail)
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        h.close(check=False)
-    print("time: %.1fs" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return ferrytest.run_tests(TESTS, Harness, argv)
 
 
 if __name__ == "__main__":

@@ -14,17 +14,15 @@ import concurrent.futures
 import imaplib
 import os
 import re
-import signal
-import socket
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ferrytest import Harness, LoginFailed, free_port  # noqa: E402
-from test_imap import (Fail, check, expect_login_fails,  # noqa: E402
-                       login_until_ok, wait_log)
+from ferrytest import (Harness, LoginFailed, check,  # noqa: E402
+                       free_port, run_groups)
+from test_imap import (expect_login_fails, login_until_ok,  # noqa: E402
+                       wait_log)
 
 UNAVAILABLE = "[UNAVAILABLE]"
 AUTHFAILED = "[AUTHENTICATIONFAILED]"
@@ -227,11 +225,7 @@ def sasl_external_over_ldapi(h):
 
 # ------------------------------------------------------------------ main
 
-def run_group(kw, tests, names):
-    tests = [t for t in tests if not names or t.__name__ in names]
-    if not tests:
-        return 0, 0
-    passed = failed = 0
+def lookup_harness(kw):
     h = Harness()
     # Many logins from one address on purpose.
     h.limits_extra = "    per-client 1000\n    client-failures 1000000"
@@ -240,67 +234,12 @@ def run_group(kw, tests, names):
         setattr(h, {"cache": "cache_conf", "extra": "ferry_extra",
                     "ldap_uri_bind": "ldap_uri_bind",
                     "ldap_extra": "ldap_extra"}[k], v)
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup (%s): %s" % (tests[0].__name__, e))
-            print(h.ferry_log_tail())
-            h.close(check=False)
-            return 0, 1
-        for fn in tests:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        tail = h.ferry_log_tail(40)
-        problems = h.close(check=True)
-        if problems:
-            failed += 1
-            print("FAIL ferryd_clean_exit_and_log (%s): %s" % (
-                tests[0].__name__, "; ".join(problems)))
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(tail)
-    finally:
-        h.close(check=False)
-    return passed, failed
+    return h
 
 
 def main(argv):
-    names = set(argv[1:])
-    known = set(t.__name__ for _, ts in GROUPS for t in ts)
-    if names - known:
-        print("unknown test(s): %s" % ", ".join(sorted(names - known)))
-        return 2
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-    passed = failed = 0
-    t0 = time.monotonic()
-    try:
-        for kw, tests in GROUPS:
-            p, f = run_group(kw, tests, names)
-            passed += p
-            failed += f
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    print("time: %.1fs" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return run_groups([(lambda kw=kw: lookup_harness(kw), tests)
+                       for kw, tests in GROUPS], argv)
 
 
 if __name__ == "__main__":

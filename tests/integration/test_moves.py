@@ -35,6 +35,10 @@ BYE = b"* BYE [UNAVAILABLE] Your mailbox has moved, please reconnect."
 # when the move comes, so the BYE must wait for the response to end.
 BIG_LINES = 12000
 SLOW_READ = 0.002  # seconds between 64 KB reads
+# The first moved FETCH session asks for a 12 MB message and reads none of
+# it until ferry has seen the move: more than the socket buffers hold, so
+# the response is certainly in flight and the BYE must wait for its end.
+STALL_LINES = 150000
 
 
 class Fail(Exception):
@@ -46,9 +50,9 @@ def check(cond, why):
         raise Fail(why)
 
 
-def big_message(user):
-    body = "".join("%s line %05d %s\r\n" % (user, i, "x" * 60)
-                   for i in range(BIG_LINES))
+def big_message(user, lines=BIG_LINES):
+    body = "".join("%s line %06d %s\r\n" % (user, i, "x" * 60)
+                   for i in range(lines))
     return ("From: Big <big@example.com>\r\nTo: %s@example.com\r\n"
             "Subject: big one\r\nMessage-ID: <big-%s@example.com>\r\n\r\n%s"
             % (user, user, body)).encode()
@@ -74,10 +78,14 @@ class Client(threading.Thread):
     def __init__(self, h, user, mode):
         super().__init__(daemon=True)
         self.h, self.user, self.mode = h, user, mode
-        self.expect = big_message(user)
+        self.expect = big_message(user, STALL_LINES if mode == "stall"
+                                  else BIG_LINES)
+        self.go = threading.Event()  # "stall": start reading
         self.bye_at = None
         self.errors = []
-        self.fetches = 0
+        self.fetches = 0   # FETCH commands completed
+        self.literals = 0  # whole FETCH responses (the BYE may come
+        #                    between one and its command's tagged OK)
         self.stop = threading.Event()
         self.done = threading.Event()
         self.ready = threading.Event()
@@ -146,6 +154,10 @@ class Client(threading.Thread):
             n += 1
             tag = b"f%d" % n
             self.c.send(tag + b" FETCH 2 (BODY.PEEK[])\r\n")
+            if self.mode == "stall":
+                time.sleep(0.5)  # the backend is answering by then
+                self.ready.set()
+                self.go.wait(30)
             while True:
                 ln = self.line()
                 if ln is None:
@@ -167,6 +179,7 @@ class Client(threading.Thread):
                 if tail != b")":
                     self.error("after the literal: %r" % tail[:80])
                     return
+                self.literals += 1
             self.fetches += 1
             self.ready.set()
         self.c.command("o", "LOGOUT")
@@ -188,13 +201,14 @@ def where(h, user):
 
 def moves_scenario(h, how):
     users = ["m%02d" % i for i in range(1, NUSERS + 1)]
-    for u in users[::2]:  # the FETCH ones
+    for i, u in enumerate(users[::2]):  # the FETCH ones
         c = h.login(u, h.password(u), server="A")
-        typ, _ = c.append("INBOX", None, None, big_message(u))
+        typ, _ = c.append("INBOX", None, None, big_message(
+            u, STALL_LINES if i == 0 else BIG_LINES))
         check(typ == "OK", "APPEND for %s on A: %s" % (u, typ))
         c.logout()
-    clients = [Client(h, u, "idle" if i % 2 else "fetch")
-               for i, u in enumerate(users)]
+    clients = [Client(h, u, "idle" if i % 2 else "stall" if i == 0 else
+                      "fetch") for i, u in enumerate(users)]
     for c in clients:
         c.start()
     for c in clients:
@@ -206,6 +220,11 @@ def moves_scenario(h, how):
     for c in moved:
         t_mod[c.user] = time.monotonic()
         h.move_user(c.user, "B")
+    stall = clients[0]
+    ferrytest.wait_until("ferry sees %s move" % stall.user,
+                         lambda: "uid=%s,%s" % (stall.user, ferrytest.PEOPLE)
+                         in h.ferry_log(), WITHIN)
+    stall.go.set()
     deadline = max(t_mod.values()) + WITHIN
     while time.monotonic() < deadline and \
             not all(c.done.is_set() for c in moved):
@@ -239,8 +258,12 @@ def moves_scenario(h, how):
     waited = [int(x) for x in re.findall(
         r"closing \(mailbox moved\): BYE at a response boundary "
         r"\(waited (\d+)ms\)", log)]
-    check(any(w > 0 for w in waited), "no BYE waited for a response to "
-          "end (%s): the test did not catch one in flight" % waited)
+    m = re.search(r"user=%s backend=\S+ closing \(mailbox moved\): BYE at "
+                  r"a response boundary \(waited (\d+)ms\)" % stall.user, log)
+    check(m and int(m.group(1)) > 0, "%s's BYE did not wait for its "
+          "12 MB response to end: %s" % (stall.user, m and m.group(0)))
+    check(stall.literals == 1, "%s: %d whole responses before the BYE" % (
+        stall.user, stall.literals))
     sys.stderr.write("[moves %s] BYE after the ldapmodify: min %.3fs, max "
                      "%.3fs, mean %.3fs; waits for a boundary (ms): %s; "
                      "fetches by the others: %d\n" % (
@@ -358,12 +381,56 @@ def hold_release_moves(h):
     h.login(user, h.password(user)).logout()
 
 
+def pop3_session_moved(h):
+    """A POP3 session of a moved user is closed (POP3 has no BYE to send
+    unasked: after the backend's last answer), another user's is not."""
+    import poplib
+    moved, stays = "u01", "u03"  # both on A
+    p1 = h.pop()
+    p1.user(moved)
+    p1.pass_(h.password(moved))
+    p2 = h.pop()
+    p2.user(stays)
+    p2.pass_(h.password(stays))
+    count, _ = p1.stat()
+    t0 = time.monotonic()
+    h.move_user(moved, "B")
+    p1.sock.settimeout(WITHIN)
+    try:
+        got = p1.file.readline()
+    except OSError as e:
+        got = repr(e)
+    dt = time.monotonic() - t0
+    check(got == b"", "moved POP3 session: %r after %.1fs, want EOF" % (
+        got, dt))
+    sys.stderr.write("[moves pop3] closed %.3fs after the ldapmodify\n" % dt)
+    p2.noop()
+    check(p2.stat()[0] >= 1, "the other POP3 session broke")
+    p2.quit()
+    p3 = h.pop()
+    p3.user(moved)
+    p3.pass_(h.password(moved))
+    _, lines, _ = p3.retr(1)
+    p3.quit()
+    check(b"Welcome to server B" in b"\n".join(lines),
+          "%s's POP3 reconnect did not land on B" % moved)
+    check(re.search(r"user=%s backend=\S+ closing \(mailbox moved\): "
+                    r"closed at a response boundary" % moved, h.ferry_log()),
+          "no log line for the closed POP3 session")
+
+
+def pop3_harness():
+    from test_pop3 import POP3Harness
+    return POP3Harness()
+
+
 RUNS = [
     # (harness options, tests)
     (dict(extra_users=NUSERS), [moves_syncrepl, mail_arrives_during_move,
                                 hold_release_moves]),
     (dict(extra_users=NUSERS, syncprov=False,
           ldap_extra="    poll-interval 1s"), [moves_polling]),
+    (pop3_harness, [pop3_session_moved]),
 ]
 
 
@@ -380,7 +447,7 @@ def main(argv):
         tests = [t for t in tests if not names or t.__name__ in names]
         if not tests:
             continue
-        h = Harness(**opts)
+        h = opts() if callable(opts) else Harness(**opts)
         try:
             try:
                 h.start()
@@ -406,8 +473,9 @@ def main(argv):
                 sys.stderr.write("[time] %s %.2fs\n" % (
                     fn.__name__, time.monotonic() - t0))
             problems = h.close(check=True)
-            name = "ferryd_clean_" + ("syncrepl" if opts.get(
-                "syncprov", True) else "polling")
+            name = "ferryd_clean_" + (
+                "pop3" if callable(opts) else
+                "syncrepl" if opts.get("syncprov", True) else "polling")
             if problems:
                 failed += 1
                 print("FAIL %s: %s" % (name, "; ".join(problems)))

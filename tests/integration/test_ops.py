@@ -22,33 +22,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
-from ferrytest import Harness, LoginFailed, RawIMAP  # noqa: E402
+from ferrytest import (Fail, Harness, LoginFailed, RawIMAP,  # noqa: E402
+                       check, raw)
 
 SRCDIR = os.environ.get("FERRY_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 TESTS = []
-
-
-class Fail(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
+test = ferrytest.collector(TESTS)
 
 
 def ferryctl_bin(h):
@@ -73,10 +60,6 @@ def ctl_json(h, *args, want=0):
         return json.loads(out)
     except ValueError:
         raise Fail("ferryctl --json %s: not JSON: %r" % (" ".join(args), out))
-
-
-def raw(h, timeout=10):
-    return RawIMAP(h.ferry_addr, h.ferry_port, timeout=timeout)
 
 
 def still_works(conn):
@@ -741,72 +724,11 @@ class OpsHarness(Harness):
 
 
 def main(argv):
-    names = set(argv[1:])
-    unknown = names - set(t.__name__ for t in TESTS)
-    if unknown:
-        print("unknown test(s): %s" % ", ".join(sorted(unknown)))
-        print("tests: %s" % " ".join(t.__name__ for t in TESTS))
-        return 2
-    selected = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    t_start = time.monotonic()
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-
     if not os.access(ferryctl_bin(Harness()), os.X_OK):
         print("FAIL setup: no ferryctl at %s" % ferryctl_bin(Harness()))
         print("0 passed, 1 failed")
         return 1
-    h = OpsHarness()
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup: %s" % e)
-            h.close(check=False)
-            print("0 passed, 1 failed")
-            return 1
-        for fn in selected:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001 - a broken test is a FAIL
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        log_tail = h.ferry_log_tail(60)
-        problems = h.close(check=True)
-        exit_problems = [p for p in problems if p.startswith("ferryd: exit")]
-        log_problems = [p for p in problems if p not in exit_problems]
-        for name, probs in (("ferryd_exit_0_on_sigterm", exit_problems),
-                            ("ferryd_log_clean", log_problems)):
-            if probs:
-                failed += 1
-                print("FAIL %s: %s" % (name, "; ".join(probs)))
-            else:
-                passed += 1
-                print("PASS %s" % name)
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(log_tail)
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        h.close(check=False)
-    print("time: %.1fs" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return ferrytest.run_tests(TESTS, OpsHarness, argv)
 
 
 if __name__ == "__main__":

@@ -16,34 +16,20 @@ import os
 import poplib
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import time
-import traceback
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ferrytest import Harness, HarnessError, free_port  # noqa: E402
+import ferrytest  # noqa: E402
+from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
+                       check, free_port)
 
 TESTS = []
+test = ferrytest.collector(TESTS)
 SERVER_RE = re.compile(rb"Welcome to server ([AB])")
-
-
-class Fail(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
 
 
 def b64(s):
@@ -151,36 +137,14 @@ def pop_where(h, user, pw=None, port=None):
             pass
 
 
-class Raw:
+class Raw(LineConn):
     """A line-level POP3 client on a socket that can start TLS."""
 
     def __init__(self, h, port=None, tls=False):
         self.h = h
-        s = socket.create_connection((h.ferry_addr, port or h.p_opt),
-                                     timeout=10)
-        if tls:
-            s = h.ctx().wrap_socket(s, server_hostname=h.ferry_addr)
-        self.sock = s
-        self.buf = b""
+        super().__init__(h.ferry_addr, port or h.p_opt,
+                         tls_ctx=h.ctx() if tls else None)
         self.greeting = self.line()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                line, self.buf = self.buf, b""
-                return line.decode("utf-8", "replace")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
 
     def cmd(self, text):
         self.send(text + "\r\n")
@@ -195,14 +159,7 @@ class Raw:
             out.append(ln[1:] if ln.startswith("..") else ln)
 
     def starttls(self):
-        self.sock = self.h.ctx().wrap_socket(
-            self.sock, server_hostname=self.h.ferry_addr)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        super().starttls(self.h.ctx(), self.h.ferry_addr)
 
 
 @test
@@ -522,59 +479,7 @@ def fetchmail_keep(h):
 
 
 def main(argv):
-    names = argv[1:]
-    selected = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    t_start = time.monotonic()
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-
-    h = POP3Harness()
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup: %s" % e)
-            h.close(check=False)
-            print("0 passed, 1 failed")
-            return 1
-        for fn in selected:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        log_tail = h.ferry_log_tail(60)
-        problems = h.close(check=True)
-        if problems:
-            failed += 1
-            print("FAIL ferryd_clean_exit_and_log: %s" % "; ".join(problems))
-        else:
-            passed += 1
-            print("PASS ferryd_clean_exit_and_log")
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(log_tail)
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        h.close(check=False)
-    print("time: %.1fs" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return ferrytest.run_tests(TESTS, POP3Harness, argv)
 
 
 if __name__ == "__main__":

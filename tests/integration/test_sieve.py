@@ -15,33 +15,18 @@ import base64
 import os
 import re
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
-import time
-import traceback
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ferrytest import Harness, HarnessError, free_port  # noqa: E402
+import ferrytest  # noqa: E402
+from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
+                       check, free_port)
 
 TESTS = []
-
-
-class Fail(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
+test = ferrytest.collector(TESTS)
 
 
 def b64(s):
@@ -143,30 +128,13 @@ backend {B} {{ imap-port {iB}  sieve-port {sB} }}
         return self.path(server, "home", user, "sieve", name + ".sieve")
 
 
-class Raw:
+class Raw(LineConn):
     """A line-level ManageSieve client on a socket that can start TLS."""
 
     def __init__(self, h, port):
         self.h = h
-        self.sock = socket.create_connection((h.ferry_addr, port),
-                                             timeout=10)
-        self.buf = b""
+        super().__init__(h.ferry_addr, port)
         self.caps = self.response()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                line, self.buf = self.buf, b""
-                return line.decode("utf-8", "replace")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
 
     def response(self):
         """Lines up to and including OK/NO/BYE: (data lines, last)."""
@@ -182,15 +150,8 @@ class Raw:
         return self.response()
 
     def starttls(self):
-        ctx = ssl.create_default_context(cafile=self.h.ca)
-        self.sock = ctx.wrap_socket(self.sock,
-                                    server_hostname=self.h.ferry_addr)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        super().starttls(ssl.create_default_context(cafile=self.h.ca),
+                         self.h.ferry_addr)
 
 
 @test
@@ -312,64 +273,12 @@ def sieve_connect_upload(h):
 
 
 def main(argv):
-    names = argv[1:]
-    selected = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    t_start = time.monotonic()
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-
     if not os.path.exists("/usr/lib/dovecot/managesieve-login"):
         print("SKIP: dovecot-managesieved is not installed "
               "(tests/install-deps.sh test)")
         print("0 passed, 0 failed")
         return 0
-    h = SieveHarness()
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup: %s" % e)
-            h.close(check=False)
-            print("0 passed, 1 failed")
-            return 1
-        for fn in selected:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        log_tail = h.ferry_log_tail(60)
-        problems = h.close(check=True)
-        if problems:
-            failed += 1
-            print("FAIL ferryd_clean_exit_and_log: %s" % "; ".join(problems))
-        else:
-            passed += 1
-            print("PASS ferryd_clean_exit_and_log")
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(log_tail)
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        h.close(check=False)
-    print("time: %.1fs" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return ferrytest.run_tests(TESTS, SieveHarness, argv)
 
 
 if __name__ == "__main__":

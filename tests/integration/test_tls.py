@@ -24,40 +24,26 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
-from ferrytest import (Harness, HarnessError, Proc, free_port,  # noqa: E402
-                       random_loopback, wait_until)
+from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
+                       Proc, check, free_port, random_loopback,
+                       wait_until)
 
 TESTS = []
+test = ferrytest.collector(TESTS)
 # user -> bearer token the introspection stub accepts
 TOKENS = {"alice": "tok-alice.Zq81xT", "bob": "tok-bob.77Yc0a"}
 BAD_TOKEN = "tok-nobody.0000"
-
-
-class Fail(Exception):
-    pass
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
 
 
 def run(argv, timeout=30, input=None):
@@ -309,48 +295,17 @@ tls {{
         return super().close(check) + (extra_problems if check else [])
 
 
-class Conn:
-    """Line-level IMAP over a socket that can start TLS."""
+class Conn(LineConn):
+    """Line-level IMAP over a socket that can start TLS; readline()
+    returns None at EOF."""
+
+    eof = None
 
     def __init__(self, addr, port, tls_ctx=None, server_hostname=None,
                  source=None, timeout=10):
-        self.sock = socket.create_connection(
-            (addr, port), timeout=timeout,
-            source_address=(source, 0) if source else None)
-        self.sock.settimeout(timeout)
-        if tls_ctx is not None:
-            self.sock = tls_ctx.wrap_socket(
-                self.sock, server_hostname=server_hostname or addr)
-        self.buf = b""
+        super().__init__(addr, port, timeout=timeout, tls_ctx=tls_ctx,
+                         server_hostname=server_hostname, source=source)
         self.greeting = self.readline()
-
-    def starttls(self, ctx, hostname):
-        self.sock = ctx.wrap_socket(self.sock, server_hostname=hostname)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
-    def readline(self):
-        """One line without CRLF; None at EOF."""
-        while b"\r\n" not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except (ConnectionResetError, ssl.SSLError):
-                chunk = b""
-            if not chunk:
-                line, self.buf = self.buf, b""
-                return line or None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def response(self, tag):
         untagged = []
@@ -795,63 +750,7 @@ SyncState *
 
 
 def main(argv):
-    names = set(argv[1:])
-    unknown = names - set(t.__name__ for t in TESTS)
-    if unknown:
-        print("unknown test(s): %s" % ", ".join(sorted(unknown)))
-        return 2
-    selected = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    t_start = time.monotonic()
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-    signal.signal(signal.SIGTERM, stop)
-
-    h = TLSHarness()
-    try:
-        try:
-            h.start()
-        except Exception as e:  # noqa: BLE001
-            print("FAIL setup: %s" % e)
-            h.close(check=False)
-            print("0 passed, 1 failed")
-            return 1
-        for fn in selected:
-            t0 = time.monotonic()
-            try:
-                fn(h)
-                passed += 1
-                print("PASS %s" % fn.__name__, flush=True)
-            except Fail as e:
-                failed += 1
-                print("FAIL %s: %s" % (fn.__name__, e), flush=True)
-            except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
-                      flush=True)
-                traceback.print_exc(file=sys.stderr)
-            sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
-                                                     time.monotonic() - t0))
-        log_tail = h.ferry_log_tail(60)
-        problems = h.close(check=True)
-        if problems:
-            failed += 1
-            print("FAIL ferryd_clean_exit_and_log: %s" % "; ".join(problems))
-        else:
-            passed += 1
-            print("PASS ferryd_clean_exit_and_log")
-        if failed:
-            print("--- last lines of ferryd's log:")
-            print(log_tail)
-    except KeyboardInterrupt as e:
-        print("interrupted (%s)" % e)
-        failed += 1
-    finally:
-        h.close(check=False)
-    print("time: %.1fs" % (time.monotonic() - t_start))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return ferrytest.run_tests(TESTS, TLSHarness, argv)
 
 
 if __name__ == "__main__":

@@ -646,10 +646,65 @@ test_load(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Issue 6: control and metrics blocks, operational limits, refs. */
+static void
+test_operations(void **state)
+{
+	struct conf	*c, *r;
+
+	c = parse_ok(MINIMAL);
+	assert_string_equal(c->control.socket, "/run/ferry/ferry.sock");
+	assert_int_equal(c->control.mode, 0660);
+	assert_null(c->control.group);
+	assert_null(c->metrics.listen);
+	assert_int_equal(c->limits.per_client, 50);
+	assert_int_equal(c->limits.client_failures, 30);
+	assert_int_equal(c->limits.client_backoff_ms, 5 * 60 * 1000);
+	assert_int_equal(c->limits.drain_time_ms, 30 * 1000);
+	assert_int_equal(c->refs, 1);
+	r = conf_ref(c);
+	assert_ptr_equal(r, c);
+	conf_unref(&r);
+	assert_null(r);
+	assert_int_equal(c->refs, 1);
+	conf_unref(&c);
+	assert_null(c);
+
+	c = parse_ok(MINIMAL "control { socket /tmp/f.sock  mode 600  "
+	    "group adm }\nmetrics { listen 127.0.0.1:9143 }\n"
+	    "limits { per-client 3  client-failures 4  client-backoff 1m  "
+	    "drain-time 0 }\n");
+	assert_string_equal(c->control.socket, "/tmp/f.sock");
+	assert_int_equal(c->control.mode, 0600);
+	assert_string_equal(c->control.group, "adm");
+	assert_string_equal(c->metrics.listen, "127.0.0.1:9143");
+	assert_int_equal(c->metrics.ss.ss_family, AF_INET);
+	assert_int_equal(c->limits.per_client, 3);
+	assert_int_equal(c->limits.client_failures, 4);
+	assert_int_equal(c->limits.client_backoff_ms, 60 * 1000);
+	assert_int_equal(c->limits.drain_time_ms, 0);
+	conf_free(&c);
+
+	parse_err(MINIMAL "control {\nmode 0868\n}\n", "t.conf:7: ",
+	    "bad mode");
+	parse_err(MINIMAL "control {\nmode 01777\n}\n", "t.conf:7: ",
+	    "bad mode");
+	parse_err(MINIMAL "control {\nmode rw\n}\n", "t.conf:7: ", "octal");
+	parse_err(MINIMAL "control {\nport 5\n}\n", "t.conf:7: ",
+	    "unknown setting \"port\" in control block");
+	parse_err(MINIMAL "metrics {\nlisten localhost\n}\n", "t.conf:7: ",
+	    "bad address");
+	parse_err(MINIMAL "limits {\nper-client 0\n}\n", "t.conf:7: ",
+	    "out of range");
+	parse_err(MINIMAL "limits {\nclient-backoff 0\n}\n", "t.conf:7: ",
+	    "greater than 0");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_operations),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_quoted),

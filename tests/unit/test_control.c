@@ -67,7 +67,8 @@ expect_error(const char *line, const char *word)
 static void
 test_errors(void **state)
 {
-	char	long_user[CONTROL_ARG_MAX + 20], long_line[CONTROL_LINE_MAX + 8];
+	char	long_user[CONTROL_ARG_MAX + 20];
+	char	long_line[CONTROL_LINE_MAX + 8];
 
 	expect_error("", "empty");
 	expect_error("   ", "empty");

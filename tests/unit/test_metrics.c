@@ -94,7 +94,8 @@ test_render(void **state)
 	text = metrics_render(&s);
 	assert_non_null(text);
 	check_exposition(text);
-	assert_non_null(strstr(text, "ferry_build_info{version=\"9.9.9\"} 1\n"));
+	assert_non_null(strstr(text,
+	    "ferry_build_info{version=\"9.9.9\"} 1\n"));
 	assert_non_null(strstr(text, "ferry_sessions{state=\"relay\"} 3\n"));
 	assert_non_null(strstr(text, "ferry_sessions{state=\"preauth\"} 1\n"));
 	assert_non_null(strstr(text, "ferry_logins_total{result=\"ok\"} 7\n"));
