@@ -218,6 +218,33 @@ cache_put(struct cache *c, const char *key, const struct cache_value *v,
 }
 
 size_t
+cache_adopt(struct cache *to, const struct cache *from, uint64_t now)
+{
+	struct centry	*e;
+	uint64_t	 stored;
+	size_t		 n = 0;
+
+	if (to->ttl_ms == 0 || now < (uint64_t)to->ttl_ms)
+		return 0;
+	/* Oldest first, so that the LRU order carries over. */
+	TAILQ_FOREACH_REVERSE(e, &from->lru, centry_list, lru) {
+		if (!e->has_value || e->value.negative)
+			continue;
+		/* Stored when it was, but no later than just expired. */
+		stored = e->expires - (uint64_t)from->ttl_ms;
+		if (stored + (uint64_t)to->ttl_ms > now)
+			stored = now - (uint64_t)to->ttl_ms;
+		if (stored + (uint64_t)to->ttl_ms + (uint64_t)to->stale_ms <=
+		    now)
+			continue;
+		if (cache_put(to, e->key, &e->value, stored) == -1)
+			break;
+		n++;
+	}
+	return n;
+}
+
+size_t
 cache_flush(struct cache *c, const char *key)
 {
 	struct centry	*e, *next;

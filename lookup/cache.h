@@ -62,5 +62,10 @@ void		*cache_flight(struct cache *, const char *key);
 int		 cache_set_flight(struct cache *, const char *key,
 		    void *flight);
 void		 cache_get_stats(const struct cache *, struct cache_stats *);
+/* Take over from's positive answers as already expired: LDAP is asked
+ * again, but they are there to serve stale (a reload during an LDAP
+ * outage).  Returns how many were taken. */
+size_t		 cache_adopt(struct cache *to, const struct cache *from,
+		    uint64_t now);
 
 #endif

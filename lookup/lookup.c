@@ -137,8 +137,6 @@ route_check(struct lookup *lk, const struct lookup_req *r,
 	char				 u[128], h[MAILHOST_HOST_MAX * 4 + 1];
 
 	res->host = *mh;
-	if (conf->nbackends == 0)
-		return 0;
 	if ((b = conf_backend_find(conf, mh->host)) != NULL) {
 		o = &b->opts;
 		if (mh->port == 0 || mh->port == o->imap_port ||
@@ -462,8 +460,8 @@ lookup_new(struct event_base *base, struct evdns_base *dns,
 	if (conf->ldap.nuris > 0)
 		lk->conn = ldap_conn_new(base, dns, &conf->ldap);
 	if (conf->nbackends == 0 && !conf->lookup.allow_any_host)
-		log_info("lookup: no backend blocks configured: any mailHost "
-		    "is accepted");
+		log_warnx("lookup: no backend blocks and allow-any-host is "
+		    "off: every login will be refused (%s)", conf->path);
 	return lk;
 }
 
@@ -490,6 +488,12 @@ lookup_free(struct lookup **lkp)
 		free(d);
 	}
 	free(lk);
+}
+
+size_t
+lookup_adopt_cache(struct lookup *lk, const struct lookup *old)
+{
+	return cache_adopt(lk->cache, old->cache, now_ms());
 }
 
 size_t

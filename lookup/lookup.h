@@ -68,6 +68,9 @@ struct lookup_req *lookup_refresh(struct lookup *, const char *user,
 void		 lookup_cancel(struct lookup_req **);
 /* Drop cached answers for user (as typed), or all when NULL. */
 size_t		 lookup_flush(struct lookup *, const char *user);
+/* A reload: the new service keeps the old one's answers to serve stale
+ * (see cache_adopt).  Returns how many. */
+size_t		 lookup_adopt_cache(struct lookup *, const struct lookup *);
 void		 lookup_get_stats(const struct lookup *,
 		    struct lookup_stats *);
 /* Re-read the map file; -1 (old map kept) with err on failure. */

@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -11,9 +13,16 @@
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
+#include "proxy/login.h"
+#include "proxy/route.h"
 #include "proxy/session.h"
+#include "proxy/tls.h"
+#include "src/conf.h"
+#include "src/log.h"
 #include "src/metrics.h"
 #include "src/worker.h"
+
+#define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
 
 static void
 backend_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -72,4 +81,180 @@ backend_connect(struct session *s, const struct mailhost *mh,
 		return -1;
 	}
 	return 0;
+}
+
+void
+backend_start(struct session *s, const struct mailhost *mh,
+    uint16_t default_port, backend_connected_cb *connected)
+{
+	session_set_state(s, SESS_BACKEND_CONNECT);
+	session_timer(s, route_opts(s)->connect_timeout_ms);
+	if (backend_connect(s, mh, default_port, connected,
+	    backend_fail) == -1)
+		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
+		    "cannot start backend connection", NULL);
+}
+
+void
+backend_up(struct session *s, backend_bev_read_cb *readcb,
+    backend_bev_event_cb *eventcb)
+{
+	const struct conf_backend_defaults *bd = route_opts(s);
+
+	session_set_state(s, SESS_BACKEND_LOGIN);
+	session_timer(s, bd->login_timeout_ms);
+	route_connect_ok(s);
+	s->bwait = BWAIT_GREETING;
+	s->bcaps = 0;
+	bufferevent_setcb(s->backend, readcb, NULL, eventcb, s);
+	session_enable_rw(s->backend);
+	if (bd->tls == CONF_BTLS_IMPLICIT)
+		backend_start_tls(s, readcb, eventcb);
+}
+
+int
+backend_start_tls(struct session *s, backend_bev_read_cb *readcb,
+    backend_bev_event_cb *eventcb)
+{
+	struct bufferevent	*bev;
+	char			 host[sizeof(s->backend_addr)], *colon;
+
+	/* The name to verify: backend_addr without port and brackets. */
+	snprintf(host, sizeof(host), "%s", s->backend_addr[0] == '[' ?
+	    s->backend_addr + 1 : s->backend_addr);
+	if ((colon = strrchr(host, ':')) != NULL)
+		*colon = '\0';
+	if ((colon = strrchr(host, ']')) != NULL)
+		*colon = '\0';
+	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
+	    host, route_opts(s)->ca, route_opts(s)->verify);
+	if (bev == NULL) {
+		backend_fail(s, "backend TLS: out of memory");
+		return -1;
+	}
+	s->backend = bev;
+	s->bwait = BWAIT_TLS;
+	bufferevent_setcb(bev, readcb, NULL, eventcb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+int
+backend_send(struct session *s, enum backend_wait wait,
+    const char *cmd)
+{
+	if (session_write_secret(s->backend, cmd, strlen(cmd)) == -1) {
+		backend_fail(s, "out of memory");
+		return -1;
+	}
+	s->bwait = wait;
+	return 0;
+}
+
+void
+backend_read_lines(struct session *s, struct bufferevent *bev,
+    backend_line_cb *on_line)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_ptr	 eol;
+	char			 small[1024], *line;
+	size_t			 len, eol_len;
+	int			 r;
+
+	while (s->state == SESS_BACKEND_LOGIN && !s->closed) {
+		eol = evbuffer_search_eol(in, NULL, &eol_len,
+		    EVBUFFER_EOL_CRLF);
+		if (eol.pos < 0) {
+			if (evbuffer_get_length(in) > BACKEND_LINE_MAX)
+				backend_fail(s, "backend sent an "
+				    "overlong line");
+			return;
+		}
+		/* Most lines fit on the stack: no allocation. */
+		len = (size_t)eol.pos;
+		if (len < sizeof(small))
+			line = small;
+		else if ((line = malloc(len + 1)) == NULL) {
+			backend_fail(s, "out of memory");
+			return;
+		}
+		evbuffer_copyout(in, line, len);
+		line[len] = '\0';
+		evbuffer_drain(in, len + eol_len);
+		r = on_line(s, line, len);
+		if (line != small)
+			free(line);
+		if (r == -1)
+			return;
+	}
+}
+
+void
+backend_event(struct session *s, struct bufferevent *bev,
+    short what, backend_tls_up_cb *tls_up)
+{
+	char	why[256], msg[400];
+
+	if (s->bwait == BWAIT_TLS) {
+		if (what & BEV_EVENT_CONNECTED) {
+			log_debug("session=%llu backend TLS: %s",
+			    (unsigned long long)s->id,
+			    tls_describe(bev, why, sizeof(why)));
+			tls_up(s);
+			return;
+		}
+		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",
+		    s->backend_addr, tls_error(bev, why, sizeof(why)));
+		backend_fail(s, msg);
+		return;
+	}
+	backend_fail(s, (what & BEV_EVENT_EOF) ?
+	    "backend closed the connection during login" :
+	    "backend connection error during login");
+}
+
+void
+backend_fail(struct session *s, const char *why)
+{
+	char	msg[512];
+
+	snprintf(msg, sizeof(msg), "%.200s (%s)", why, s->backend_addr);
+	/* Not even connected: later logins fail fast for a while. */
+	if (s->state == SESS_BACKEND_CONNECT)
+		route_connect_failed(s);
+	login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
+}
+
+void
+backend_timeout(struct session *s)
+{
+	backend_fail(s, s->state == SESS_BACKEND_CONNECT ?
+	    "backend connect timed out" : "backend login timed out");
+}
+
+char *
+backend_sasl_response(struct session *s, enum sasl_mech mech)
+{
+	struct sasl_creds	c;
+
+	c.mech = mech;
+	c.authzid = s->master_user != NULL ? route_login_user(s) : NULL;
+	c.user = s->master_user != NULL ? s->master_user :
+	    route_login_user(s);
+	c.secret = s->password;
+	return sasl_encode_response(&c);
+}
+
+int
+backend_refused(struct session *s, int credentials, const char *text)
+{
+	if (credentials) {
+		/* A cached route may be stale: ask LDAP again. */
+		if (route_heal(s))
+			return -1;
+		return login_failed(s, LOGIN_FAIL_AUTH,
+		    "backend refused the credentials", NULL);
+	}
+	return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
+	    "backend refused the login", text);
 }

@@ -12,23 +12,20 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "proxy/backend.h"
 #include "proxy/imap.h"
 #include "proxy/imap_backend.h"
 #include "proxy/imap_id.h"
 #include "proxy/imap_parse.h"
 #include "proxy/login.h"
 #include "proxy/proto.h"
-#include "proxy/tls.h"
 #include "proxy/session.h"
 #include "src/conf.h"
-#include "src/log.h"
 #include "src/util.h"
-#include "src/worker.h"
 
 /* Exactly what ferry does before login (PROTOCOLS.md: never more). */
 #define IMAP_CAPS	"IMAP4rev1 SASL-IR LITERAL+ ID"
 #define IMAP_CAPS_AUTH	"AUTH=PLAIN AUTH=LOGIN AUTH=OAUTHBEARER AUTH=XOAUTH2"
-#define IMAP_USER_MAX		255
 
 static int	cmd_capability(struct session *, struct imap_command *);
 static int	cmd_noop(struct session *, struct imap_command *);
@@ -58,26 +55,12 @@ limits(struct session *s)
 	return &s->conf->limits;
 }
 
-int
-imap_login_allowed(struct session *s)
-{
-	return s->client_tls || s->trusted ||
-	    s->starttls != CONF_STARTTLS_REQUIRED;
-}
-
-static int
-starttls_offered(struct session *s)
-{
-	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
-	    tls_server_ready(s->worker->tls);
-}
-
 /* LOGINDISABLED and no AUTH= while cleartext logins are refused. */
 static const char *
 capabilities(struct session *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s %s", IMAP_CAPS, starttls_offered(s) ?
-	    " STARTTLS" : "", imap_login_allowed(s) ? IMAP_CAPS_AUTH :
+	snprintf(buf, len, "%s%s %s", IMAP_CAPS, session_starttls_offered(s) ?
+	    " STARTTLS" : "", login_allowed(s) ? IMAP_CAPS_AUTH :
 	    "LOGINDISABLED");
 	return buf;
 }
@@ -96,12 +79,6 @@ imap_client_start(struct session *s)
 void
 imap_client_tls_done(struct session *s)
 {
-	char	desc[128];
-
-	s->client_tls = 1;
-	log_debug("session=%llu client TLS: %s", (unsigned long long)s->id,
-	    tls_describe(s->client, desc, sizeof(desc)));
-	session_set_state(s, SESS_PREAUTH);
 	/* After STARTTLS there is no second greeting (RFC 3501 §6.2.1). */
 	if (s->implicit_tls)
 		imap_client_start(s);
@@ -114,7 +91,7 @@ imap_client_tls_done(struct session *s)
 static int
 cmd_starttls(struct session *s, struct imap_command *cmd)
 {
-	if (cmd->nargs != 0 || !starttls_offered(s)) {
+	if (cmd->nargs != 0 || !session_starttls_offered(s)) {
 		if (reply_tagged(s, cmd->tag, s->client_tls ?
 		    "BAD TLS is already active." : cmd->nargs != 0 ?
 		    "BAD STARTTLS takes no arguments." :
@@ -216,19 +193,6 @@ cmd_id(struct session *s, struct imap_command *cmd)
 }
 
 static int
-valid_user(const char *u, size_t len)
-{
-	size_t	i;
-
-	if (len == 0 || len > IMAP_USER_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
-static int
 cmd_login(struct session *s, struct imap_command *cmd)
 {
 	struct imap_arg	*u = &cmd->args[0], *p = &cmd->args[1];
@@ -241,7 +205,7 @@ cmd_login(struct session *s, struct imap_command *cmd)
 			return -1;
 		return imap_count_bad(s);
 	}
-	if (!imap_login_allowed(s))
+	if (!login_allowed(s))
 		return reply_tagged(s, cmd->tag, "NO [PRIVACYREQUIRED] "
 		    "Plaintext login is disabled: use STARTTLS first.");
 	free(s->user);
@@ -252,7 +216,7 @@ cmd_login(struct session *s, struct imap_command *cmd)
 	strcpy(s->tag, cmd->tag);
 	s->auth_mech = -1;
 	/* A name LDAP could never hold fails like any unknown user. */
-	if (!valid_user(u->data, u->len) || memchr(p->data, '\0', p->len))
+	if (!login_valid_user(u->data, u->len) || memchr(p->data, '\0', p->len))
 		return login_failed(s, LOGIN_FAIL_AUTH,
 		    "invalid user name or password bytes", NULL);
 	return login_begin(s);
@@ -314,7 +278,10 @@ imap_client_read(struct session *s)
 				return;
 			continue;
 		}
-		buf = (const char *)evbuffer_pullup(in, -1);
+		if ((buf = (const char *)session_pullup(in)) == NULL) {
+			session_close(s, "out of memory");
+			return;
+		}
 		imap_command_init(&cmd);
 		st = imap_parse_command(buf, len, &lim, &cmd);
 		switch (st) {
@@ -338,7 +305,7 @@ imap_client_read(struct session *s)
 			imap_command_clear(&cmd);
 			return;
 		case IMAP_PARSE_BAD:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			s->continuations = 0;
 			r = session_sendf(s, "%s BAD %s\r\n",
 			    cmd.tag[0] != '\0' ? cmd.tag : "*", cmd.error);
@@ -346,7 +313,7 @@ imap_client_read(struct session *s)
 				imap_count_bad(s);
 			break;
 		case IMAP_PARSE_OK:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			s->continuations = 0;
 			session_preauth_timer(s);
 			dispatch(s, &cmd);
@@ -397,7 +364,7 @@ const struct proto_ops imap_proto = {
 	.timeout = imap_client_timeout,
 	.timer = login_timer,
 	.backend_start = imap_backend_start,
-	.backend_timeout = imap_backend_timeout,
+	.backend_timeout = backend_timeout,
 	.login_failed = login_failed,
 	.answer_failure = imap_answer_failure,
 	.sasl_challenge = imap_sasl_challenge,

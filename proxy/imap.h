@@ -25,8 +25,6 @@ struct imap_command;
 int	imap_cmd_authenticate(struct session *, struct imap_command *);
 /* Read one AUTHENTICATE response line: 1 if more input is needed. */
 int	imap_auth_read(struct session *);
-/* May the client log in now (TLS, trusted network, or not required)? */
-int	imap_login_allowed(struct session *);
 /* Count a bad command; -1 if that closed the session. */
 int	imap_count_bad(struct session *);
 

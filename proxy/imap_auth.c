@@ -34,9 +34,7 @@ reply(struct session *s, const char *text)
 static int
 auth_end(struct session *s, const char *text, int bad)
 {
-	s->sasl_step = 0;
-	s->auth_mech = -1;
-	session_forget_credentials(s);
+	login_sasl_abort(s);
 	if (reply(s, text) == -1)
 		return -1;
 	s->tag[0] = '\0';
@@ -69,7 +67,7 @@ imap_cmd_authenticate(struct session *s, struct imap_command *cmd)
 			return -1;
 		return imap_count_bad(s);
 	}
-	if (!imap_login_allowed(s))
+	if (!login_allowed(s))
 		return session_sendf(s, "%s NO [PRIVACYREQUIRED] Plaintext "
 		    "authentication is disabled: use STARTTLS first.\r\n",
 		    cmd->tag);
@@ -93,7 +91,7 @@ imap_auth_read(struct session *s)
 	size_t		 len;
 	int		 r;
 
-	if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) == NULL) {
+	if ((line = session_readln(in, &len)) == NULL) {
 		if (evbuffer_get_length(in) <= s->conf->limits.line_max)
 			return 1;
 		if (session_sendf(s, "* BYE Authentication response too "

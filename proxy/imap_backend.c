@@ -8,7 +8,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
@@ -20,50 +19,22 @@
 #include "proxy/route.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
-#include "proxy/tls.h"
 #include "src/conf.h"
-#include "src/log.h"
 #include "src/util.h"
-#include "src/worker.h"
 
-#define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
+#define BACKEND_LINE_MAX	65536	/* untagged data held for the client */
 #define TAG_PREFIX		IMAP_BACKEND_TAG " "
 #define PRE_TAG			"ferry0"	/* CAPABILITY, STARTTLS, ID */
 
 static void	backend_connected(struct session *);
-static void	backend_failed(struct session *, const char *);
 
 void
 imap_backend_start(struct session *s, const struct mailhost *mh)
 {
 	const struct conf_backend_defaults *bd = route_opts(s);
 
-	session_set_state(s, SESS_BACKEND_CONNECT);
-	session_timer(s, bd->connect_timeout_ms);
-	if (backend_connect(s, mh, (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ?
-	    bd->imaps_port : bd->imap_port),
-	    backend_connected, backend_failed) == -1)
-		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
-		    "cannot start backend connection", NULL);
-}
-
-static void
-backend_failed(struct session *s, const char *why)
-{
-	char	msg[512];
-
-	snprintf(msg, sizeof(msg), "%.200s (%s)", why, s->backend_addr);
-	/* Not even connected: later logins fail fast for a while. */
-	if (s->state == SESS_BACKEND_CONNECT)
-		route_connect_failed(s);
-	login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
-}
-
-void
-imap_backend_timeout(struct session *s)
-{
-	backend_failed(s, s->state == SESS_BACKEND_CONNECT ?
-	    "backend connect timed out" : "backend login timed out");
+	backend_start(s, mh, (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ?
+	    bd->imaps_port : bd->imap_port), backend_connected);
 }
 
 /* A growing byte string for building the LOGIN command. */
@@ -162,7 +133,7 @@ send_next_piece(struct session *s)
 {
 	size_t	i = s->next_piece++;
 
-	if (bufferevent_write(s->backend, s->login_pieces[i],
+	if (session_write_secret(s->backend, s->login_pieces[i],
 	    s->login_piece_len[i]) == -1)
 		return -1;
 	s->bwait = s->next_piece < s->npieces ? BWAIT_CONTINUATION :
@@ -175,10 +146,19 @@ on_tagged(struct session *s, const char *line, size_t len)
 {
 	const char	*answer = line + strlen(TAG_PREFIX);
 	size_t		 alen = len - strlen(TAG_PREFIX);
+	char		 buf[1024];
+	size_t		 tlen = strlen(s->tag);
 
 	if (strncasecmp(answer, "OK", 2) == 0 &&
 	    (answer[2] == ' ' || answer[2] == '\0')) {
-		/* The backend's own OK, under the client's tag. */
+		/* The backend's own OK, under the client's tag; in one
+		 * piece if it fits, for one write. */
+		if (tlen + 1 + alen <= sizeof(buf)) {
+			memcpy(buf, s->tag, tlen);
+			buf[tlen] = ' ';
+			memcpy(buf + tlen + 1, answer, alen);
+			return login_succeeded(s, buf, tlen + 1 + alen);
+		}
 		if (session_sendf(s, "%s ", s->tag) == -1)
 			return -1;
 		return login_succeeded(s, answer, alen);
@@ -186,18 +166,11 @@ on_tagged(struct session *s, const char *line, size_t len)
 	if (strncasecmp(answer, "NO ", 3) == 0) {
 		/* Bad credentials look the same as an unknown user; any
 		 * other response code (RFC 5530) is the backend's to tell. */
-		if (answer[3] != '[' ||
-		    strncasecmp(answer + 3, "[AUTHENTICATIONFAILED]", 22) == 0) {
-			/* A cached route may be stale: ask LDAP again. */
-			if (route_heal(s))
-				return -1;
-			return login_failed(s, LOGIN_FAIL_AUTH,
-			    "backend refused the credentials", NULL);
-		}
-		return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
-		    "backend refused the login", answer);
+		return backend_refused(s, answer[3] != '[' ||
+		    strncasecmp(answer + 3, "[AUTHENTICATIONFAILED]", 22) == 0,
+		    answer);
 	}
-	backend_failed(s, "backend rejected ferry's LOGIN command");
+	backend_fail(s, "backend rejected ferry's LOGIN command");
 	return -1;
 }
 
@@ -214,20 +187,9 @@ set_caps(struct session *s, unsigned int caps)
 }
 
 static int
-send_pre(struct session *s, enum backend_wait wait, const char *cmd)
-{
-	if (bufferevent_write(s->backend, cmd, strlen(cmd)) == -1) {
-		backend_failed(s, "out of memory");
-		return -1;
-	}
-	s->bwait = wait;
-	return 0;
-}
-
-static int
 send_id(struct session *s)
 {
-	const struct conf_backend_defaults *bd = &s->conf->backend;
+	const struct conf_backend_defaults *bd = route_opts(s);
 	char	local[80], sid[32], *cmd;
 	int	r;
 
@@ -238,11 +200,11 @@ send_id(struct session *s)
 	cmd = imap_id_command(PRE_TAG, s->client_id, bd->forward_id &&
 	    local[0] != '\0', s->client_addr, local, sid);
 	if (cmd == NULL) {
-		backend_failed(s, "out of memory");
+		backend_fail(s, "out of memory");
 		return -1;
 	}
 	s->bcaps |= BSTEP_ID;
-	r = send_pre(s, BWAIT_ID, cmd);
+	r = backend_send(s, BWAIT_ID, cmd);
 	free(cmd);
 	return r;
 }
@@ -251,17 +213,11 @@ send_id(struct session *s)
 static int
 send_authenticate(struct session *s, enum sasl_mech mech)
 {
-	struct sasl_creds	 c;
-	char			*resp;
-	int			 r;
+	char	*resp;
+	int	 r;
 
-	c.mech = mech;
-	c.authzid = s->master_user != NULL ? route_login_user(s) : NULL;
-	c.user = s->master_user != NULL ? s->master_user :
-	    route_login_user(s);
-	c.secret = s->password;
-	if ((resp = sasl_encode_response(&c)) == NULL) {
-		backend_failed(s, "out of memory");
+	if ((resp = backend_sasl_response(s, mech)) == NULL) {
+		backend_fail(s, "out of memory");
 		return -1;
 	}
 	/* The whole command is one piece; without SASL-IR the response
@@ -272,7 +228,7 @@ send_authenticate(struct session *s, enum sasl_mech mech)
 	    " " : "", (s->bcaps & BCAP_SASLIR) ? resp : "") == -1) {
 		s->login_pieces[0] = NULL;
 		sasl_wipe_free(&resp);
-		backend_failed(s, "out of memory");
+		backend_fail(s, "out of memory");
 		return -1;
 	}
 	s->login_piece_len[0] = strlen(s->login_pieces[0]);
@@ -283,7 +239,7 @@ send_authenticate(struct session *s, enum sasl_mech mech)
 		if (asprintf(&s->login_pieces[1], "%s\r\n", resp) == -1) {
 			s->login_pieces[1] = NULL;
 			sasl_wipe_free(&resp);
-			backend_failed(s, "out of memory");
+			backend_fail(s, "out of memory");
 			return -1;
 		}
 		s->login_piece_len[1] = strlen(s->login_pieces[1]);
@@ -292,7 +248,7 @@ send_authenticate(struct session *s, enum sasl_mech mech)
 	sasl_wipe_free(&resp);
 	r = send_next_piece(s);
 	if (r == -1)
-		backend_failed(s, "out of memory");
+		backend_fail(s, "out of memory");
 	return r;
 }
 
@@ -305,7 +261,7 @@ send_login(struct session *s)
 	if (oauth) {
 		if (!(s->bcaps & (s->auth_mech == SASL_XOAUTH2 ?
 		    BCAP_XOAUTH2 : BCAP_OAUTHBEARER))) {
-			backend_failed(s, "backend does not offer the client's "
+			backend_fail(s, "backend does not offer the client's "
 			    "OAuth mechanism");
 			return -1;
 		}
@@ -314,12 +270,12 @@ send_login(struct session *s)
 	if (s->bcaps & BCAP_PLAIN)
 		return send_authenticate(s, SASL_PLAIN);
 	if (s->master_user != NULL) {
-		backend_failed(s, "backend lacks AUTH=PLAIN for an authzid");
+		backend_fail(s, "backend lacks AUTH=PLAIN for an authzid");
 		return -1;
 	}
 	if (build_login(s, (s->bcaps & BCAP_LITERALPLUS) != 0) == -1 ||
 	    send_next_piece(s) == -1) {
-		backend_failed(s, "out of memory");
+		backend_fail(s, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -329,20 +285,21 @@ send_login(struct session *s)
 static int
 advance(struct session *s)
 {
-	const struct conf_backend_defaults *bd = &s->conf->backend;
+	const struct conf_backend_defaults *bd = route_opts(s);
 
 	if (bd->tls == CONF_BTLS_STARTTLS && !(s->bcaps & BSTEP_TLS)) {
 		if (!(s->bcaps & BCAP_KNOWN))
-			return send_pre(s, BWAIT_CAPABILITY, PRE_TAG
+			return backend_send(s, BWAIT_CAPABILITY, PRE_TAG
 			    " CAPABILITY\r\n");
 		if (!(s->bcaps & BCAP_STARTTLS)) {
-			backend_failed(s, "backend does not offer STARTTLS");
+			backend_fail(s, "backend does not offer STARTTLS");
 			return -1;
 		}
-		return send_pre(s, BWAIT_STARTTLS, PRE_TAG " STARTTLS\r\n");
+		return backend_send(s, BWAIT_STARTTLS, PRE_TAG " STARTTLS\r\n");
 	}
 	if (!(s->bcaps & BCAP_KNOWN))
-		return send_pre(s, BWAIT_CAPABILITY, PRE_TAG " CAPABILITY\r\n");
+		return backend_send(s, BWAIT_CAPABILITY, PRE_TAG
+		    " CAPABILITY\r\n");
 	if (!(s->bcaps & BSTEP_ID) && (bd->forward_id || s->client_id !=
 	    NULL))
 		return send_id(s);
@@ -352,38 +309,18 @@ advance(struct session *s)
 static void	backend_login_event_cb(struct bufferevent *, short, void *);
 static void	backend_read_cb(struct bufferevent *, void *);
 
+/* Anything read in clear goes with the plain bufferevent. */
 static int
 start_tls(struct session *s)
 {
-	struct bufferevent	*bev;
-	char			 host[sizeof(s->backend_addr)], *colon;
-
-	/* Anything read in clear goes with the plain bufferevent. */
-	snprintf(host, sizeof(host), "%s", s->backend_addr[0] == '[' ?
-	    s->backend_addr + 1 : s->backend_addr);
-	if ((colon = strrchr(host, ':')) != NULL)
-		*colon = '\0';
-	if ((colon = strrchr(host, ']')) != NULL)
-		*colon = '\0';
-	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
-	    host);
-	if (bev == NULL) {
-		backend_failed(s, "backend TLS: out of memory");
-		return -1;
-	}
-	s->backend = bev;
-	s->bwait = BWAIT_TLS;
-	bufferevent_setcb(bev, backend_read_cb, NULL, backend_login_event_cb,
-	    s);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	return 0;
+	return backend_start_tls(s, backend_read_cb, backend_login_event_cb);
 }
 
 static int
 on_greeting(struct session *s, const char *line)
 {
 	if (strncasecmp(line, "* OK", 4) != 0) {
-		backend_failed(s, strncasecmp(line, "* BYE", 5) == 0 ?
+		backend_fail(s, strncasecmp(line, "* BYE", 5) == 0 ?
 		    "backend refused the connection" :
 		    "unexpected backend greeting");
 		return -1;
@@ -405,13 +342,13 @@ on_pre(struct session *s, const char *line, size_t len)
 		return 0;
 	}
 	if (strncasecmp(line, "* BYE", 5) == 0) {
-		backend_failed(s, "backend said BYE during login");
+		backend_fail(s, "backend said BYE during login");
 		return -1;
 	}
 	if (line[0] == '*')
 		return 0;	/* "* ID (...)": ferry's business only */
 	if (strncmp(line, PRE_TAG " ", strlen(PRE_TAG " ")) != 0) {
-		backend_failed(s, "unexpected line from backend during login");
+		backend_fail(s, "unexpected line from backend during login");
 		return -1;
 	}
 	answer = line + strlen(PRE_TAG " ");
@@ -419,14 +356,14 @@ on_pre(struct session *s, const char *line, size_t len)
 	switch (s->bwait) {
 	case BWAIT_CAPABILITY:
 		if (!ok) {
-			backend_failed(s, "backend refused CAPABILITY");
+			backend_fail(s, "backend refused CAPABILITY");
 			return -1;
 		}
 		s->bcaps |= BCAP_KNOWN;
 		return advance(s);
 	case BWAIT_STARTTLS:
 		if (!ok) {
-			backend_failed(s, "backend refused STARTTLS");
+			backend_fail(s, "backend refused STARTTLS");
 			return -1;
 		}
 		return start_tls(s);
@@ -443,7 +380,7 @@ on_line(struct session *s, char *line, size_t len)
 	case BWAIT_GREETING:
 		return on_greeting(s, line);
 	case BWAIT_TLS:
-		backend_failed(s, "backend sent data during the TLS handshake");
+		backend_fail(s, "backend sent data during the TLS handshake");
 		return -1;
 	case BWAIT_CAPABILITY:
 	case BWAIT_STARTTLS:
@@ -452,7 +389,7 @@ on_line(struct session *s, char *line, size_t len)
 	case BWAIT_CONTINUATION:
 		if (line[0] == '+') {
 			if (send_next_piece(s) == -1) {
-				backend_failed(s, "out of memory");
+				backend_fail(s, "out of memory");
 				return -1;
 			}
 			return 0;
@@ -466,13 +403,13 @@ on_line(struct session *s, char *line, size_t len)
 			/* RFC 7628 §3.2.2: an error challenge; answer ^A
 			 * and the tagged NO follows. */
 			if (bufferevent_write(s->backend, "AQ==\r\n", 6) == -1) {
-				backend_failed(s, "out of memory");
+				backend_fail(s, "out of memory");
 				return -1;
 			}
 			return 0;
 		}
 		if (strncasecmp(line, "* BYE", 5) == 0) {
-			backend_failed(s, "backend said BYE during login");
+			backend_fail(s, "backend said BYE during login");
 			return -1;
 		}
 		/* Untagged data during login is the client's to see, but
@@ -481,16 +418,15 @@ on_line(struct session *s, char *line, size_t len)
 		if (line[0] == '*') {
 			if (evbuffer_get_length(bufferevent_get_output(
 			    s->client)) > BACKEND_LINE_MAX) {
-				backend_failed(s, "backend sent too much "
+				backend_fail(s, "backend sent too much "
 				    "during login");
 				return -1;
 			}
-			if (session_send(s, line, len) == -1 ||
-			    session_send(s, "\r\n", 2) == -1)
+			if (session_send_line(s, line, len) == -1)
 				return -1;
 			return 0;
 		}
-		backend_failed(s, "unexpected line from backend during login");
+		backend_fail(s, "unexpected line from backend during login");
 		return -1;
 	}
 	return 0;
@@ -499,70 +435,29 @@ on_line(struct session *s, char *line, size_t len)
 static void
 backend_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	char		*line;
-	size_t		 len;
-	int		 r;
+	backend_read_lines(arg, bev, on_line);
+}
 
-	while (s->state == SESS_BACKEND_LOGIN && !s->closed) {
-		line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-		if (line == NULL) {
-			if (evbuffer_get_length(in) > BACKEND_LINE_MAX)
-				backend_failed(s, "backend sent an overlong "
-				    "line");
-			return;
-		}
-		r = on_line(s, line, len);
-		free(line);
-		if (r == -1)
-			return;
-	}
+static void
+tls_up(struct session *s)
+{
+	s->bcaps = BSTEP_TLS | (s->bcaps & BSTEP_ID);
+	/* Implicit TLS: now the greeting; STARTTLS: the capabilities
+	 * again (RFC 3501 §6.2.1). */
+	if (route_opts(s)->tls == CONF_BTLS_IMPLICIT)
+		s->bwait = BWAIT_GREETING;
+	else
+		advance(s);
 }
 
 static void
 backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
-	char		 why[256], msg[400];
-
-	if (s->bwait == BWAIT_TLS) {
-		if (what & BEV_EVENT_CONNECTED) {
-			log_debug("session=%llu backend TLS: %s",
-			    (unsigned long long)s->id,
-			    tls_describe(bev, why, sizeof(why)));
-			s->bcaps = BSTEP_TLS | (s->bcaps & BSTEP_ID);
-			/* Implicit TLS: now the greeting; STARTTLS: the
-			 * capabilities again (RFC 3501 §6.2.1). */
-			if (s->conf->backend.tls == CONF_BTLS_IMPLICIT)
-				s->bwait = BWAIT_GREETING;
-			else
-				advance(s);
-			return;
-		}
-		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",
-		    s->backend_addr, tls_error(bev, why, sizeof(why)));
-		backend_failed(s, msg);
-		return;
-	}
-	backend_failed(s, (what & BEV_EVENT_EOF) ?
-	    "backend closed the connection during login" :
-	    "backend connection error during login");
+	backend_event(arg, bev, what, tls_up);
 }
 
 static void
 backend_connected(struct session *s)
 {
-	const struct conf_backend_defaults *bd = route_opts(s);
-
-	session_set_state(s, SESS_BACKEND_LOGIN);
-	session_timer(s, bd->login_timeout_ms);
-	route_connect_ok(s);
-	s->bwait = BWAIT_GREETING;
-	s->bcaps = 0;
-	bufferevent_setcb(s->backend, backend_read_cb, NULL,
-	    backend_login_event_cb, s);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
-	if (bd->tls == CONF_BTLS_IMPLICIT)
-		start_tls(s);
+	backend_up(s, backend_read_cb, backend_login_event_cb);
 }

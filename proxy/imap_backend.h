@@ -13,7 +13,5 @@ struct mailhost;
 #define IMAP_BACKEND_TAG	"ferry1"
 
 void	imap_backend_start(struct session *, const struct mailhost *);
-/* Connect or login timer fired. */
-void	imap_backend_timeout(struct session *);
 
 #endif

@@ -70,8 +70,8 @@ size_t
 imap_boundary_feed(struct imap_boundary *b, const void *buf, size_t len,
     int stop)
 {
-	const unsigned char	*p = buf;
-	size_t			 i = 0, n;
+	const unsigned char	*p = buf, *q;
+	size_t			 i = 0, n, lf = 0;
 
 	if (stop && b->state == IMAPB_LINE_START)
 		return 0;
@@ -89,6 +89,21 @@ imap_boundary_feed(struct imap_boundary *b, const void *buf, size_t len,
 		if (b->state == IMAPB_LINE_START) {
 			b->state = IMAPB_IN_LINE;
 			b->brace = BR_NONE;
+		}
+		/*
+		 * Outside a "{N}" tail only "{" and LF change anything: skip
+		 * to the next of them.  lf is kept so that a long line with
+		 * many braces is searched for its end once.
+		 */
+		if (b->brace == BR_NONE) {
+			if (lf <= i) {
+				q = memchr(p + i, '\n', len - i);
+				lf = q != NULL ? (size_t)(q - p) : len;
+			}
+			q = memchr(p + i, '{', lf - i);
+			i = q != NULL ? (size_t)(q - p) : lf;
+			if (i == len)
+				break;
 		}
 		if (p[i++] != '\n') {
 			line_byte(b, p[i - 1]);

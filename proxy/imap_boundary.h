@@ -7,7 +7,7 @@
  * of a line, or inside a literal ("{N}" or "{N+}" at the end of a line,
  * then N bytes that are not lines at all).  Lines end with LF; a CR
  * before it is part of the line.  Cheap: literal bytes are skipped by
- * count, line bytes are looked at once.
+ * count, and in a line only "{" and LF are searched for (memchr).
  */
 #ifndef FERRY_IMAP_BOUNDARY_H
 #define FERRY_IMAP_BOUNDARY_H

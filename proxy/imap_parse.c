@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/literal.h"
 #include "proxy/imap_parse.h"
 
 struct parser {
@@ -124,38 +125,6 @@ find_line(struct parser *p, size_t start)
 }
 
 /*
- * Does the current segment end in a literal announcement?  1 with *n
- * and *sync set, else 0.  Used to skip a bad command's literals.
- */
-static int
-trailing_literal(const struct parser *p, size_t *n, int *sync)
-{
-	size_t	 i = p->eol, val = 0;
-
-	if (i == p->seg || p->buf[--i] != '}')
-		return 0;
-	*sync = 1;
-	if (i > p->seg && p->buf[i - 1] == '+') {
-		*sync = 0;
-		i--;
-	}
-	while (i > p->seg && p->buf[i - 1] >= '0' && p->buf[i - 1] <= '9')
-		i--;
-	if (i == p->seg || p->buf[i - 1] != '{' ||
-	    p->buf[i] < '0' || p->buf[i] > '9')
-		return 0;
-	for (; p->buf[i] >= '0' && p->buf[i] <= '9'; i++) {
-		if (val > (SIZE_MAX - 9) / 10) {
-			val = SIZE_MAX;
-			break;
-		}
-		val = val * 10 + (size_t)(p->buf[i] - '0');
-	}
-	*n = val;
-	return 1;
-}
-
-/*
  * The current segment is bad.  Skip to the end of the command: past this
  * line, and past any non-synchronizing literal it ends with (the client
  * sends those without waiting, so they are not the next command).
@@ -168,7 +137,7 @@ bad(struct parser *p, const char *error)
 	int			 sync;
 
 	free_args(p->cmd);
-	while (trailing_literal(p, &n, &sync) && !sync) {
+	while (literal_at_end(p->buf, p->seg, p->eol, &n, &sync) && !sync) {
 		if (n > p->lim->literal_max) {
 			p->cmd->error = "Literal too large";
 			return IMAP_PARSE_TOO_LONG;

@@ -207,6 +207,34 @@ kick_holding(const struct session *s)
 	return s->kick != NULL && s->kick->armed;
 }
 
+/* Returns the stop flag for imap_boundary_feed. */
+static int
+scan_begin(struct session *s)
+{
+	struct timeval	tv;
+
+	/* Not IMAP: no literals to skip, and the close waits for quiet. */
+	if (kick_holding(s) && !is_imap(s)) {
+		tv_ms(&tv, KICK_QUIET_MS);
+		evtimer_add(s->kick->timer, &tv);
+	}
+	return kick_holding(s) && is_imap(s);
+}
+
+size_t
+kick_scan_buf(struct session *s, const char *buf, size_t len)
+{
+	int	stop = scan_begin(s);
+
+	if (s->proto == &pop3_proto) {
+		if (len > 0)
+			s->bscan.state = buf[len - 1] == '\n' ?
+			    IMAPB_LINE_START : IMAPB_IN_LINE;
+		return len;
+	}
+	return imap_boundary_feed(&s->bscan, buf, len, stop);
+}
+
 size_t
 kick_scan(struct session *s, struct evbuffer *in)
 {
@@ -214,14 +242,19 @@ kick_scan(struct session *s, struct evbuffer *in)
 	struct evbuffer_ptr	 pos;
 	size_t			 total, done = 0, got;
 	int			 stop, i, n;
-	struct timeval		 tv;
+	char			 last;
 
 	total = evbuffer_get_length(in);
-	/* Not IMAP: no literals to skip, and the close waits for quiet. */
-	stop = kick_holding(s) && is_imap(s);
-	if (kick_holding(s) && !is_imap(s)) {
-		tv_ms(&tv, KICK_QUIET_MS);
-		evtimer_add(s->kick->timer, &tv);
+	stop = scan_begin(s);
+	if (s->proto == &pop3_proto) {
+		/* No literals either: a line start is an LF as last byte,
+		 * so a 10 MB RETR costs one byte's look, not ten million. */
+		if (total > 0 && evbuffer_ptr_set(in, &pos, total - 1,
+		    EVBUFFER_PTR_SET) == 0 &&
+		    evbuffer_copyout_from(in, &pos, &last, 1) == 1)
+			s->bscan.state = last == '\n' ? IMAPB_LINE_START :
+			    IMAPB_IN_LINE;
+		return total;
 	}
 	evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
 	while (done < total) {

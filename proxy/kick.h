@@ -39,6 +39,8 @@ int	session_backend_is(const struct session *, const char *mailhost);
 /* For relay.c: how many of in's bytes (from the backend) may go to the
  * client now; everything unless a kick waits for a boundary. */
 size_t	kick_scan(struct session *, struct evbuffer *in);
+/* The same for backend bytes relay.c read into buf itself. */
+size_t	kick_scan_buf(struct session *, const char *buf, size_t len);
 /* For relay.c: hold back client bytes while kicking. */
 int	kick_holding(const struct session *);
 /* For relay.c, after moving kick_scan()'s bytes: write the BYE and

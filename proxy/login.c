@@ -23,6 +23,26 @@
 static void	lookup_done(const struct lookup_result *, void *);
 
 int
+login_allowed(struct session *s)
+{
+	return s->client_tls || s->trusted ||
+	    s->starttls != CONF_STARTTLS_REQUIRED;
+}
+
+int
+login_valid_user(const char *u, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > SASL_USER_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
 login_begin(struct session *s)
 {
 	int	ldap_ms;
@@ -156,8 +176,7 @@ login_succeeded(struct session *s, const char *line, size_t len)
 	log_info("session=%llu proto=%s client=%s user=%s logged in on %s",
 	    (unsigned long long)s->id, s->proto->name, s->client_addr, user,
 	    s->backend_addr);
-	if (session_send(s, line, len) == -1 ||
-	    session_send(s, "\r\n", 2) == -1)
+	if (session_send_line(s, line, len) == -1)
 		return -1;
 	return relay_start(s);
 }
@@ -225,6 +244,14 @@ sasl_step(struct session *s, const char *buf, size_t len)
 	sasl_creds_clear(&c);
 	s->sasl_step = 0;
 	return login_failed(s, LOGIN_FAIL_AUTH, errstr, NULL);
+}
+
+void
+login_sasl_abort(struct session *s)
+{
+	s->sasl_step = 0;
+	s->auth_mech = -1;
+	session_forget_credentials(s);
 }
 
 int

@@ -14,6 +14,10 @@
 
 struct session;
 
+/* May the client log in now (TLS, trusted network, or not required)? */
+int	login_allowed(struct session *);
+/* A user name LDAP could hold: no controls, not too long. */
+int	login_valid_user(const char *, size_t);
 /* s->user and s->password are set: look the user up and log in.
  * -1 if the session closed. */
 int	login_begin(struct session *);
@@ -34,6 +38,9 @@ int	login_succeeded(struct session *, const char *line, size_t len);
  * session closed, or 1 if the base64 was invalid (the caller answers).
  */
 int	login_sasl_response(struct session *, const char *, size_t);
+/* The SASL dialogue ended without a login (canceled, or a response
+ * that is not base64): forget the mechanism and what it carried. */
+void	login_sasl_abort(struct session *);
 /* Back to reading pre-auth commands, with what the client pipelined. */
 void	login_back_to_preauth(struct session *);
 

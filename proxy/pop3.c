@@ -16,17 +16,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "proxy/backend.h"
 #include "proxy/login.h"
 #include "proxy/pop3_backend.h"
 #include "proxy/pop3_parse.h"
 #include "proxy/proto.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
-#include "proxy/tls.h"
 #include "src/conf.h"
-#include "src/log.h"
 #include "src/util.h"
-#include "src/worker.h"
 
 #define POP3_SASL_MECHS	"PLAIN LOGIN OAUTHBEARER XOAUTH2"
 #define PROMPT_USER	"VXNlcm5hbWU6"	/* "Username:" */
@@ -69,20 +67,6 @@ parse_limits(struct session *s, struct pop3_limits *lim)
 }
 
 static int
-login_allowed(struct session *s)
-{
-	return s->client_tls || s->trusted ||
-	    s->starttls != CONF_STARTTLS_REQUIRED;
-}
-
-static int
-stls_offered(struct session *s)
-{
-	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
-	    tls_server_ready(s->worker->tls);
-}
-
-static int
 reply(struct session *s, const char *text)
 {
 	return session_sendf(s, "%s\r\n", text);
@@ -118,12 +102,6 @@ static void	pop3_read(struct session *);
 static void
 pop3_tls_done(struct session *s)
 {
-	char	desc[128];
-
-	s->client_tls = 1;
-	log_debug("session=%llu client TLS: %s", (unsigned long long)s->id,
-	    tls_describe(s->client, desc, sizeof(desc)));
-	session_set_state(s, SESS_PREAUTH);
 	/* After STLS there is no second greeting (RFC 2595 section 4). */
 	if (s->implicit_tls)
 		pop3_start(s);
@@ -148,7 +126,7 @@ cmd_capa(struct session *s, struct pop3_command *cmd)
 	    ".\r\n",
 	    login_allowed(s) ? "USER\r\n" : "",
 	    login_allowed(s) ? "SASL " POP3_SASL_MECHS "\r\n" : "",
-	    stls_offered(s) ? "STLS\r\n" : "");
+	    session_starttls_offered(s) ? "STLS\r\n" : "");
 }
 
 static int
@@ -174,7 +152,7 @@ cmd_stls(struct session *s, struct pop3_command *cmd)
 		return reply_bad(s, "-ERR TLS is already active.");
 	if (cmd->nargs != 0)
 		return reply_bad(s, "-ERR STLS takes no arguments.");
-	if (!stls_offered(s))
+	if (!session_starttls_offered(s))
 		return reply_bad(s, "-ERR STLS is not available here.");
 	if (reply(s, "+OK Begin TLS negotiation now.") == -1)
 		return -1;
@@ -187,20 +165,6 @@ refuse_cleartext(struct session *s)
 {
 	return reply(s, "-ERR [AUTH] Plaintext authentication is disabled: "
 	    "use STLS first.");
-}
-
-/* A name LDAP could hold: no controls, not too long. */
-static int
-valid_user(const char *u, size_t len)
-{
-	size_t	i;
-
-	if (len == 0 || len > SASL_USER_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
-			return 0;
-	return 1;
 }
 
 static int
@@ -231,7 +195,7 @@ cmd_pass(struct session *s, struct pop3_command *cmd)
 	if ((s->password = strdup(cmd->rest)) == NULL)
 		return session_close(s, "out of memory");
 	s->auth_mech = -1;
-	if (!valid_user(s->user, strlen(s->user)))
+	if (!login_valid_user(s->user, strlen(s->user)))
 		return login_failed(s, LOGIN_FAIL_AUTH, "invalid user name",
 		    NULL);
 	return login_begin(s);
@@ -241,9 +205,7 @@ cmd_pass(struct session *s, struct pop3_command *cmd)
 static int
 auth_end(struct session *s, const char *text, int bad)
 {
-	s->sasl_step = 0;
-	s->auth_mech = -1;
-	session_forget_credentials(s);
+	login_sasl_abort(s);
 	if (reply(s, text) == -1)
 		return -1;
 	return bad ? count_bad(s) : 0;
@@ -310,11 +272,11 @@ auth_read(struct session *s, struct evbuffer *in, const char *buf,
 		pop3_command_clear(&cmd);
 		return 1;
 	case POP3_PARSE_BAD:
-		evbuffer_drain(in, cmd.consumed);
+		session_wipe_drain(in, cmd.consumed);
 		r = auth_end(s, "-ERR Invalid authentication response.", 1);
 		break;
 	case POP3_PARSE_OK:
-		evbuffer_drain(in, cmd.consumed);
+		session_wipe_drain(in, cmd.consumed);
 		session_preauth_timer(s);
 		r = auth_response(s, cmd.rest, cmd.rest_len);
 		break;
@@ -362,7 +324,10 @@ pop3_read(struct session *s)
 		in = bufferevent_get_input(s->client);
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
-		buf = (const char *)evbuffer_pullup(in, -1);
+		if ((buf = (const char *)session_pullup(in)) == NULL) {
+			session_close(s, "out of memory");
+			return;
+		}
 		if (s->sasl_step > 0) {
 			if (auth_read(s, in, buf, len, &lim))
 				return;
@@ -380,12 +345,12 @@ pop3_read(struct session *s)
 			pop3_command_clear(&cmd);
 			return;
 		case POP3_PARSE_BAD:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			if (session_sendf(s, "-ERR %s.\r\n", cmd.error) == 0)
 				count_bad(s);
 			break;
 		case POP3_PARSE_OK:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
@@ -445,7 +410,7 @@ const struct proto_ops pop3_proto = {
 	.timeout = pop3_timeout,
 	.timer = login_timer,
 	.backend_start = pop3_backend_start,
-	.backend_timeout = pop3_backend_timeout,
+	.backend_timeout = backend_timeout,
 	.login_failed = login_failed,
 	.answer_failure = pop3_answer_failure,
 	.sasl_challenge = pop3_sasl_challenge,

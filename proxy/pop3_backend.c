@@ -8,7 +8,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
@@ -18,13 +17,10 @@
 #include "proxy/route.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
-#include "proxy/tls.h"
 #include "src/conf.h"
 #include "src/log.h"
 #include "src/util.h"
-#include "src/worker.h"
 
-#define BACKEND_LINE_MAX	65536	/* a greeting or answer line */
 #define POP3_CMD_LINE_MAX	255	/* RFC 2449 section 4, with CRLF */
 
 /* How far the dialogue has come (CAPA's bits are in backend_caps.h). */
@@ -35,7 +31,6 @@
 #define PCAP_MASK		0x0fff
 
 static void	backend_connected(struct session *);
-static void	backend_failed(struct session *, const char *);
 static void	backend_read_cb(struct bufferevent *, void *);
 static void	backend_login_event_cb(struct bufferevent *, short, void *);
 
@@ -49,47 +44,11 @@ pop3_port(const struct conf_backend_defaults *bd)
 void
 pop3_backend_start(struct session *s, const struct mailhost *mh)
 {
-	const struct conf_backend_defaults *bd = route_opts(s);
 	struct mailhost	 m = *mh;
 
 	/* A mailHost port is the IMAP port: POP3 has its own. */
 	m.port = 0;
-	session_set_state(s, SESS_BACKEND_CONNECT);
-	session_timer(s, bd->connect_timeout_ms);
-	if (backend_connect(s, &m, pop3_port(bd), backend_connected,
-	    backend_failed) == -1)
-		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
-		    "cannot start backend connection", NULL);
-}
-
-static void
-backend_failed(struct session *s, const char *why)
-{
-	char	msg[512];
-
-	snprintf(msg, sizeof(msg), "%.200s (%s)", why, s->backend_addr);
-	/* Not even connected: later logins fail fast for a while. */
-	if (s->state == SESS_BACKEND_CONNECT)
-		route_connect_failed(s);
-	login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
-}
-
-void
-pop3_backend_timeout(struct session *s)
-{
-	backend_failed(s, s->state == SESS_BACKEND_CONNECT ?
-	    "backend connect timed out" : "backend login timed out");
-}
-
-static int
-send_str(struct session *s, enum backend_wait wait, const char *cmd)
-{
-	if (bufferevent_write(s->backend, cmd, strlen(cmd)) == -1) {
-		backend_failed(s, "out of memory");
-		return -1;
-	}
-	s->bwait = wait;
-	return 0;
+	backend_start(s, &m, pop3_port(route_opts(s)), backend_connected);
 }
 
 /* The login as pieces, a + b + c each: every piece after the
@@ -124,9 +83,9 @@ send_next_piece(struct session *s)
 {
 	size_t	i = s->next_piece++;
 
-	if (bufferevent_write(s->backend, s->login_pieces[i],
+	if (session_write_secret(s->backend, s->login_pieces[i],
 	    s->login_piece_len[i]) == -1) {
-		backend_failed(s, "out of memory");
+		backend_fail(s, "out of memory");
 		return -1;
 	}
 	s->bwait = s->next_piece < s->npieces ? BWAIT_CONTINUATION :
@@ -139,17 +98,11 @@ send_next_piece(struct session *s)
 static int
 build_auth(struct session *s, enum sasl_mech mech)
 {
-	struct sasl_creds	 c;
-	const char		*name = sasl_mech_name(mech);
-	char			*resp, *line;
-	int			 r;
+	const char	*name = sasl_mech_name(mech);
+	char		*resp, *line;
+	int		 r;
 
-	c.mech = mech;
-	c.authzid = s->master_user != NULL ? route_login_user(s) : NULL;
-	c.user = s->master_user != NULL ? s->master_user :
-	    route_login_user(s);
-	c.secret = s->password;
-	if ((resp = sasl_encode_response(&c)) == NULL)
+	if ((resp = backend_sasl_response(s, mech)) == NULL)
 		return -1;
 	if (strlen("AUTH  \r\n") + strlen(name) + strlen(resp) <=
 	    POP3_CMD_LINE_MAX) {
@@ -178,7 +131,7 @@ send_login(struct session *s)
 	if (mech >= 0 && sasl_mech_is_oauth((enum sasl_mech)mech)) {
 		if (!(s->bcaps & (mech == SASL_XOAUTH2 ? PCAP_XOAUTH2 :
 		    PCAP_OAUTHBEARER))) {
-			backend_failed(s, "backend does not offer the client's "
+			backend_fail(s, "backend does not offer the client's "
 			    "OAuth mechanism");
 			return -1;
 		}
@@ -189,7 +142,7 @@ send_login(struct session *s)
 			goto nomem;
 	} else {
 		if (s->master_user != NULL) {
-			backend_failed(s, "backend lacks SASL PLAIN for an "
+			backend_fail(s, "backend lacks SASL PLAIN for an "
 			    "authzid");
 			return -1;
 		}
@@ -205,7 +158,7 @@ send_login(struct session *s)
 	s->next_piece = 0;
 	return send_next_piece(s);
 nomem:
-	backend_failed(s, "out of memory");
+	backend_fail(s, "out of memory");
 	return -1;
 }
 
@@ -225,7 +178,7 @@ send_xclient(struct session *s)
 	snprintf(cmd, sizeof(cmd), "XCLIENT ADDR=%s PORT=%s "
 	    "SESSION=ferry-%llu\r\n", addr, port, (unsigned long long)s->id);
 	s->bcaps |= PSTEP_XCLIENT;
-	return send_str(s, BWAIT_ID, cmd);
+	return backend_send(s, BWAIT_ID, cmd);
 }
 
 /* The next step before the login: TLS, CAPA, XCLIENT, then log in. */
@@ -236,15 +189,15 @@ advance(struct session *s)
 
 	if (bd->tls == CONF_BTLS_STARTTLS && !(s->bcaps & PSTEP_TLS)) {
 		if (!(s->bcaps & PCAP_KNOWN))
-			return send_str(s, BWAIT_CAPABILITY, "CAPA\r\n");
+			return backend_send(s, BWAIT_CAPABILITY, "CAPA\r\n");
 		if (!(s->bcaps & PCAP_STLS)) {
-			backend_failed(s, "backend does not offer STLS");
+			backend_fail(s, "backend does not offer STLS");
 			return -1;
 		}
-		return send_str(s, BWAIT_STARTTLS, "STLS\r\n");
+		return backend_send(s, BWAIT_STARTTLS, "STLS\r\n");
 	}
 	if (!(s->bcaps & PCAP_KNOWN))
-		return send_str(s, BWAIT_CAPABILITY, "CAPA\r\n");
+		return backend_send(s, BWAIT_CAPABILITY, "CAPA\r\n");
 	if (bd->xclient && (s->bcaps & PCAP_XCLIENT) &&
 	    !(s->bcaps & PSTEP_XCLIENT) && send_xclient(s) == 0)
 		return 0;
@@ -254,30 +207,11 @@ advance(struct session *s)
 static int
 start_tls(struct session *s)
 {
-	struct bufferevent	*bev;
-	struct evbuffer		*in = bufferevent_get_input(s->backend);
-	char			 host[sizeof(s->backend_addr)], *colon;
+	struct evbuffer	*in = bufferevent_get_input(s->backend);
 
 	/* Nothing read in clear may count as coming over TLS. */
 	evbuffer_drain(in, evbuffer_get_length(in));
-	snprintf(host, sizeof(host), "%s", s->backend_addr[0] == '[' ?
-	    s->backend_addr + 1 : s->backend_addr);
-	if ((colon = strrchr(host, ':')) != NULL)
-		*colon = '\0';
-	if ((colon = strrchr(host, ']')) != NULL)
-		*colon = '\0';
-	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
-	    host);
-	if (bev == NULL) {
-		backend_failed(s, "backend TLS: out of memory");
-		return -1;
-	}
-	s->backend = bev;
-	s->bwait = BWAIT_TLS;
-	bufferevent_setcb(bev, backend_read_cb, NULL, backend_login_event_cb,
-	    s);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	return 0;
+	return backend_start_tls(s, backend_read_cb, backend_login_event_cb);
 }
 
 static int
@@ -321,23 +255,15 @@ on_answer(struct session *s, const char *line, size_t len)
 	if (is_ok(line))
 		return login_succeeded(s, line, len);
 	if (!is_err(line)) {
-		backend_failed(s, "unexpected answer from backend to the "
+		backend_fail(s, "unexpected answer from backend to the "
 		    "login");
 		return -1;
 	}
 	/* RFC 3206: [AUTH], or no code at all, is about the credentials;
 	 * [SYS/TEMP], [IN-USE], [LOGIN-DELAY] ... are the backend's to
 	 * tell the client. */
-	if (strncmp(line + 4, " [", 2) != 0 ||
-	    strncasecmp(line + 4, " [AUTH]", 7) == 0) {
-		/* A cached route may be stale: ask LDAP again. */
-		if (route_heal(s))
-			return -1;
-		return login_failed(s, LOGIN_FAIL_AUTH,
-		    "backend refused the credentials", NULL);
-	}
-	return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
-	    "backend refused the login", line);
+	return backend_refused(s, strncmp(line + 4, " [", 2) != 0 ||
+	    strncasecmp(line + 4, " [AUTH]", 7) == 0, line);
 }
 
 static int
@@ -346,7 +272,7 @@ on_line(struct session *s, char *line, size_t len)
 	switch (s->bwait) {
 	case BWAIT_GREETING:
 		if (!is_ok(line)) {
-			backend_failed(s, is_err(line) ?
+			backend_fail(s, is_err(line) ?
 			    "backend refused the connection" :
 			    "unexpected backend greeting");
 			return -1;
@@ -356,13 +282,13 @@ on_line(struct session *s, char *line, size_t len)
 			s->bcaps |= PCAP_XCLIENT;
 		return advance(s);
 	case BWAIT_TLS:
-		backend_failed(s, "backend sent data during the TLS handshake");
+		backend_fail(s, "backend sent data during the TLS handshake");
 		return -1;
 	case BWAIT_CAPABILITY:
 		return on_capa(s, line);
 	case BWAIT_STARTTLS:
 		if (!is_ok(line)) {
-			backend_failed(s, "backend refused STLS");
+			backend_fail(s, "backend refused STLS");
 			return -1;
 		}
 		return start_tls(s);
@@ -385,7 +311,7 @@ on_line(struct session *s, char *line, size_t len)
 			 * ^A and the -ERR follows. */
 			if (bufferevent_write(s->backend, "AQ==\r\n", 6) ==
 			    -1) {
-				backend_failed(s, "out of memory");
+				backend_fail(s, "out of memory");
 				return -1;
 			}
 			return 0;
@@ -398,72 +324,30 @@ on_line(struct session *s, char *line, size_t len)
 static void
 backend_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	char		*line;
-	size_t		 len;
-	int		 r;
+	backend_read_lines(arg, bev, on_line);
+}
 
-	while (s->state == SESS_BACKEND_LOGIN && !s->closed &&
-	    s->backend == bev) {
-		line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
-		if (line == NULL) {
-			if (evbuffer_get_length(in) > BACKEND_LINE_MAX)
-				backend_failed(s, "backend sent an overlong "
-				    "line");
-			return;
-		}
-		r = on_line(s, line, len);
-		free(line);
-		if (r == -1)
-			return;
-	}
+static void
+tls_up(struct session *s)
+{
+	s->bcaps = PSTEP_TLS | (s->bcaps & PCAP_XCLIENT);
+	/* Implicit TLS: now the greeting; STLS: CAPA again (RFC 2595
+	 * section 4). */
+	if (route_opts(s)->tls == CONF_BTLS_IMPLICIT)
+		s->bwait = BWAIT_GREETING;
+	else
+		advance(s);
 }
 
 static void
 backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
-	char		 why[256], msg[400];
-
-	if (s->bwait == BWAIT_TLS) {
-		if (what & BEV_EVENT_CONNECTED) {
-			log_debug("session=%llu backend TLS: %s",
-			    (unsigned long long)s->id,
-			    tls_describe(bev, why, sizeof(why)));
-			s->bcaps = PSTEP_TLS | (s->bcaps & PCAP_XCLIENT);
-			/* Implicit TLS: now the greeting; STLS: CAPA again
-			 * (RFC 2595 section 4). */
-			if (route_opts(s)->tls == CONF_BTLS_IMPLICIT)
-				s->bwait = BWAIT_GREETING;
-			else
-				advance(s);
-			return;
-		}
-		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",
-		    s->backend_addr, tls_error(bev, why, sizeof(why)));
-		backend_failed(s, msg);
-		return;
-	}
-	backend_failed(s, (what & BEV_EVENT_EOF) ?
-	    "backend closed the connection during login" :
-	    "backend connection error during login");
+	backend_event(arg, bev, what, tls_up);
 }
 
 static void
 backend_connected(struct session *s)
 {
-	const struct conf_backend_defaults *bd = route_opts(s);
-
-	session_set_state(s, SESS_BACKEND_LOGIN);
-	session_timer(s, bd->login_timeout_ms);
-	route_connect_ok(s);
-	s->bwait = BWAIT_GREETING;
-	s->bcaps = 0;
 	s->npieces = s->next_piece = 0;
-	bufferevent_setcb(s->backend, backend_read_cb, NULL,
-	    backend_login_event_cb, s);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
-	if (bd->tls == CONF_BTLS_IMPLICIT)
-		start_tls(s);
+	backend_up(s, backend_read_cb, backend_login_event_cb);
 }

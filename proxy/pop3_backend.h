@@ -11,7 +11,5 @@ struct session;
 struct mailhost;
 
 void	pop3_backend_start(struct session *, const struct mailhost *);
-/* Connect or login timer fired. */
-void	pop3_backend_timeout(struct session *);
 
 #endif

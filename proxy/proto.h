@@ -22,7 +22,8 @@ struct proto_ops {
 	const char	*name;		/* "imap": logs and ferryctl */
 	/* The greeting (after the handshake on an implicit-TLS port). */
 	void		(*start)(struct session *);
-	/* The client's TLS handshake (implicit or STARTTLS) completed. */
+	/* The client's TLS handshake (implicit or STARTTLS) completed;
+	 * session.c has set client_tls and SESS_PREAUTH. */
 	void		(*tls_done)(struct session *);
 	/* Client bytes arrived in SESS_PREAUTH. */
 	void		(*read)(struct session *);

@@ -1,6 +1,9 @@
 /* The relay; see relay.h.  Modelled on libevent's sample/le-proxy.c. */
 #include "config.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -14,6 +17,10 @@
 #include "src/worker.h"
 
 #define RELAY_HIGH_WATER	(256 * 1024)
+/* libevent 2.1 reads at most this much a time (EVBUFFER_MAX_READ)... */
+#define RELAY_EV_READ		4096
+/* ... relay_pull() this much, as a read/write relay would. */
+#define RELAY_PULL		(64 * 1024)
 
 static void	relay_read_cb(struct bufferevent *, void *);
 static void	relay_drained_cb(struct bufferevent *, void *);
@@ -85,10 +92,72 @@ relay_move(struct session *s, struct bufferevent *bev)
 	}
 }
 
+/*
+ * bev's read filled libevent's 4 KB: more is likely waiting (a large
+ * FETCH or RETR).  Read it here in 64 KB pieces and write it straight
+ * through while the other side keeps up, as long as nothing is queued
+ * on either side; anything the other side does not take is queued and
+ * the ordinary path takes over.
+ */
+static void
+relay_pull(struct session *s, struct bufferevent *bev)
+{
+	struct bufferevent	*dst = other_side(s, bev);
+	struct evbuffer		*out = bufferevent_get_output(dst);
+	char			 buf[RELAY_PULL];
+	ssize_t			 r, w;
+	size_t			 n;
+
+	while (!s->closed && s->state == SESS_RELAY && s->splice == NULL &&
+	    !(bev == s->client && kick_holding(s)) &&
+	    (bufferevent_get_enabled(bev) & EV_READ) &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) == 0 &&
+	    evbuffer_get_length(out) == 0 &&
+	    relay_is_plain(bev) && relay_is_plain(dst)) {
+		r = read(bufferevent_getfd(bev), buf, sizeof(buf));
+		if (r == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r <= 0) {
+			/* As libevent would have it. */
+			bufferevent_disable(bev, EV_READ);
+			relay_event_cb(bev, BEV_EVENT_READING | (r == 0 ?
+			    BEV_EVENT_EOF : BEV_EVENT_ERROR), s);
+			return;
+		}
+		n = (size_t)r;
+		if (bev == s->backend)
+			n = kick_scan_buf(s, buf, n);
+		if (bev == s->client)
+			s->bytes_in += n;
+		else
+			s->bytes_out += n;
+		s->last_active_ms = now_ms();
+		/* On EAGAIN, or an error the bufferevent will see: queue. */
+		if ((w = write(bufferevent_getfd(dst), buf, n)) < 0)
+			w = 0;
+		if ((size_t)w < n && bufferevent_write(dst, buf + w,
+		    n - (size_t)w) == -1) {
+			session_close(s, "out of memory");
+			return;
+		}
+		if (bev == s->backend && (kick_check(s) == -1 ||
+		    relay_splice_try(s)))
+			return;
+		if ((size_t)r < sizeof(buf))
+			return;		/* drained, most likely */
+	}
+}
+
 static void
 relay_read_cb(struct bufferevent *bev, void *arg)
 {
-	relay_move(arg, bev);
+	struct session	*s = arg;
+	size_t		 n;
+
+	n = evbuffer_get_length(bufferevent_get_input(bev));
+	relay_move(s, bev);
+	if (n >= RELAY_EV_READ)
+		relay_pull(s, bev);
 }
 
 static void
@@ -150,8 +219,8 @@ relay_start(struct session *s)
 	session_set_state(s, SESS_RELAY);
 	bufferevent_setcb(s->client, relay_read_cb, NULL, relay_event_cb, s);
 	bufferevent_setcb(s->backend, relay_read_cb, NULL, relay_event_cb, s);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	bufferevent_enable(s->backend, EV_READ | EV_WRITE);
+	session_enable_rw(s->client);
+	session_enable_rw(s->backend);
 	session_timer(s, s->conf->limits.idle_timeout_ms);
 	/* Bytes either side sent right behind the login. */
 	relay_move(s, s->client);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -129,7 +130,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    s->client_addr);
 	bufferevent_setcb(s->client, session_client_read_cb, NULL,
 	    session_client_event_cb, s);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	session_enable_rw(s->client);
 	if (s->implicit_tls) {
 		/* The greeting waits for the handshake. */
 		session_set_state(s, SESS_TLS_HANDSHAKE);
@@ -137,6 +138,22 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		return;
 	}
 	s->proto->start(s);
+}
+
+/*
+ * A socket bufferevent has EV_WRITE enabled from birth (libevent arms
+ * the write event when something is queued); enabling it again arms it
+ * with nothing to write: two epoll_ctl calls and a wakeup for nothing.
+ */
+void
+session_enable_rw(struct bufferevent *bev)
+{
+	short	what = EV_READ;
+
+	if (!(bufferevent_get_enabled(bev) & EV_WRITE) ||
+	    !relay_is_plain(bev))
+		what |= EV_WRITE;
+	bufferevent_enable(bev, what);
 }
 
 void
@@ -213,10 +230,15 @@ static void
 session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
-	char		 why[200], msg[256];
+	char		 why[200], msg[256], desc[128];
 
 	if (s->state == SESS_TLS_HANDSHAKE) {
 		if (what & BEV_EVENT_CONNECTED) {
+			s->client_tls = 1;
+			log_debug("session=%llu client TLS: %s",
+			    (unsigned long long)s->id,
+			    tls_describe(s->client, desc, sizeof(desc)));
+			session_set_state(s, SESS_PREAUTH);
 			s->proto->tls_done(s);
 			return;
 		}
@@ -233,10 +255,62 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, "client connection error");
 }
 
+/*
+ * Most answers fit in the socket buffer: with nothing queued before
+ * them, write them straight to a plain socket (relay.c does the same),
+ * which spares arming and disarming the write event, two epoll_ctl
+ * calls and a wakeup.  What the socket does not take is queued.
+ */
+static int
+send_iov(struct bufferevent *bev, const struct iovec *iov, int n)
+{
+	ssize_t	w = 0;
+	size_t	done;
+	int	i;
+
+	/* On EAGAIN, or an error the bufferevent will see: queue. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 &&
+	    relay_is_plain(bev) &&
+	    (w = writev(bufferevent_getfd(bev), iov, n)) < 0)
+		w = 0;
+	done = (size_t)w;
+	for (i = 0; i < n; i++) {
+		if (done >= iov[i].iov_len) {
+			done -= iov[i].iov_len;
+			continue;
+		}
+		if (bufferevent_write(bev, (const char *)iov[i].iov_base +
+		    done, iov[i].iov_len - done) == -1)
+			return -1;
+		done = 0;
+	}
+	return 0;
+}
+
 int
 session_send(struct session *s, const char *data, size_t len)
 {
-	if (bufferevent_write(s->client, data, len) == -1)
+	struct iovec	iov;
+
+	iov.iov_base = (void *)(uintptr_t)data;
+	iov.iov_len = len;
+	if (send_iov(s->client, &iov, 1) == -1)
+		return session_close(s, "out of memory");
+	s->last_active_ms = now_ms();
+	return 0;
+}
+
+int
+session_send_line(struct session *s, const char *line, size_t len)
+{
+	struct iovec	iov[2];
+
+	/* One write, one segment: not the line and its CRLF apart. */
+	iov[0].iov_base = (void *)(uintptr_t)line;
+	iov[0].iov_len = len;
+	iov[1].iov_base = (void *)(uintptr_t)"\r\n";
+	iov[1].iov_len = 2;
+	if (send_iov(s->client, iov, 2) == -1)
 		return session_close(s, "out of memory");
 	s->last_active_ms = now_ms();
 	return 0;
@@ -245,12 +319,24 @@ session_send(struct session *s, const char *data, size_t len)
 int
 session_sendf(struct session *s, const char *fmt, ...)
 {
-	va_list	ap;
-	int	r;
+	struct iovec	iov;
+	char		buf[1024];
+	va_list		ap;
+	int		r;
 
 	va_start(ap, fmt);
-	r = evbuffer_add_vprintf(bufferevent_get_output(s->client), fmt, ap);
+	r = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (r >= 0 && (size_t)r < sizeof(buf)) {
+		iov.iov_base = buf;
+		iov.iov_len = (size_t)r;
+		r = send_iov(s->client, &iov, 1);
+	} else {
+		va_start(ap, fmt);
+		r = evbuffer_add_vprintf(bufferevent_get_output(s->client),
+		    fmt, ap);
+		va_end(ap);
+	}
 	if (r < 0)
 		return session_close(s, "out of memory");
 	return 0;
@@ -302,6 +388,13 @@ session_starttls_cb(struct bufferevent *bev, void *arg)
 }
 
 int
+session_starttls_offered(struct session *s)
+{
+	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
+	    tls_server_ready(s->worker->tls);
+}
+
+int
 session_starttls(struct session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->client);
@@ -317,6 +410,108 @@ session_starttls(struct session *s)
 	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
 	bufferevent_setcb(s->client, NULL, session_starttls_cb,
 	    session_client_event_cb, s);
+	/* Written straight to the socket (send_iov): no write will call
+	 * back, so ask for the callback. */
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
+		bufferevent_trigger(s->client, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	return 0;
+}
+
+void
+session_wipe_drain(struct evbuffer *in, size_t n)
+{
+	struct evbuffer_iovec	v;
+	size_t			k;
+
+	while (n > 0 && evbuffer_peek(in, -1, NULL, &v, 1) >= 1) {
+		k = v.iov_len < n ? v.iov_len : n;
+		wipe(v.iov_base, k);
+		evbuffer_drain(in, k);
+		n -= k;
+	}
+}
+
+/*
+ * evbuffer_pullup(in, -1) without the uncleared copies it leaves in
+ * freed chains: the bytes go through a wiped buffer into one new chain.
+ */
+unsigned char *
+session_pullup(struct evbuffer *in)
+{
+	size_t	 len = evbuffer_get_length(in);
+	char	*tmp;
+
+	if (len == 0 || evbuffer_peek(in, -1, NULL, NULL, 0) <= 1)
+		return evbuffer_pullup(in, -1);
+	if ((tmp = malloc(len)) == NULL)
+		return evbuffer_pullup(in, -1);
+	evbuffer_copyout(in, tmp, len);
+	session_wipe_drain(in, len);
+	/* The end of a bufferevent's input is frozen: prepend. */
+	if (evbuffer_prepend(in, tmp, len) == -1) {
+		wipe(tmp, len);
+		free(tmp);
+		return NULL;
+	}
+	wipe(tmp, len);
+	free(tmp);
+	return evbuffer_pullup(in, -1);
+}
+
+/* evbuffer_readln(in, len, EVBUFFER_EOL_CRLF), wiping what it drains. */
+char *
+session_readln(struct evbuffer *in, size_t *lenp)
+{
+	struct evbuffer_ptr	 eol;
+	size_t			 eol_len = 0, len;
+	char			*line;
+
+	eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+	if (eol.pos < 0)
+		return NULL;
+	len = (size_t)eol.pos;
+	if ((line = malloc(len + 1)) == NULL)
+		return NULL;
+	evbuffer_copyout(in, line, len);
+	line[len] = '\0';
+	session_wipe_drain(in, len + eol_len);
+	*lenp = len;
+	return line;
+}
+
+static void
+secret_cleanup(const void *data, size_t len, void *arg)
+{
+	wipe((void *)(uintptr_t)data, len);
+	free((void *)(uintptr_t)data);
+}
+
+/* A copy of its own that libevent hands back, instead of chains it
+ * frees uncleared once the bytes are on the wire.  Usually the socket
+ * takes it all at once, and there is no copy. */
+int
+session_write_secret(struct bufferevent *bev, const void *data, size_t len)
+{
+	void	*copy;
+	ssize_t	 w;
+
+	if (len > 0 && evbuffer_get_length(bufferevent_get_output(bev)) ==
+	    0 && relay_is_plain(bev) &&
+	    (w = write(bufferevent_getfd(bev), data, len)) > 0) {
+		data = (const char *)data + w;
+		len -= (size_t)w;
+	}
+	if (len == 0)
+		return 0;
+	if ((copy = malloc(len)) == NULL)
+		return -1;
+	memcpy(copy, data, len);
+	if (evbuffer_add_reference(bufferevent_get_output(bev), copy, len,
+	    secret_cleanup, NULL) == -1) {
+		secret_cleanup(copy, len, NULL);
+		return -1;
+	}
 	return 0;
 }
 
@@ -372,6 +567,9 @@ session_close(struct session *s, const char *reason)
 		s->backend = NULL;
 	}
 	if (s->client != NULL) {
+		/* A LOGIN cut short leaves its bytes in the input. */
+		session_wipe_drain(bufferevent_get_input(s->client),
+		    evbuffer_get_length(bufferevent_get_input(s->client)));
 		bufferevent_free(s->client);
 		s->client = NULL;
 	}

@@ -130,12 +130,17 @@ void		 session_accept(struct worker *, int fd,
 		    const struct conf_listen *);
 void		 session_set_state(struct session *, enum session_state);
 const char	*session_state_name(enum session_state);
+/* bufferevent_enable(EV_READ | EV_WRITE) without arming the write
+ * event of a plain socket for nothing. */
+void		 session_enable_rw(struct bufferevent *);
 /* Arm (or with ms < 0, stop) the session's single timer. */
 void		 session_timer(struct session *, int ms);
 /* The pre-auth timer: what is left of limits.preauth-timeout. */
 void		 session_preauth_timer(struct session *);
 /* Write s to the client.  -1 if the session closed. */
 int		 session_send(struct session *, const char *, size_t);
+/* line and CRLF, in one write.  -1 if the session closed. */
+int		 session_send_line(struct session *, const char *, size_t);
 int		 session_sendf(struct session *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 /* Close now, dropping anything unsent.  Always returns -1. */
@@ -150,6 +155,8 @@ void		 session_free(struct session *);
 /* A failed login (bad user or password): counts toward the client
  * address's back-off. */
 void		 session_auth_failed(struct session *);
+/* May the client start TLS now (not yet TLS, allowed, and configured)? */
+int		 session_starttls_offered(struct session *);
 /* STARTTLS, once "OK Begin TLS" is queued: drop the unread client input,
  * put TLS on the connection and wait for the handshake.  -1 if closed. */
 int		 session_starttls(struct session *);
@@ -157,5 +164,15 @@ int		 session_starttls(struct session *);
 void		 session_local_addr(struct session *, char *, size_t);
 /* Forget the credentials (after the backend login, or on failure). */
 void		 session_forget_credentials(struct session *);
+/* Pre-auth input holds passwords: these wipe what libevent would free
+ * or copy uncleared (evbuffer_drain, evbuffer_pullup). */
+struct evbuffer;
+void		 session_wipe_drain(struct evbuffer *, size_t);
+unsigned char	*session_pullup(struct evbuffer *);
+char		*session_readln(struct evbuffer *, size_t *);
+/* bufferevent_write of credentials: wiped once libevent is done. */
+struct bufferevent;
+int		 session_write_secret(struct bufferevent *, const void *,
+		    size_t);
 
 #endif

@@ -17,17 +17,15 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "proxy/backend.h"
 #include "proxy/login.h"
 #include "proxy/proto.h"
 #include "proxy/sasl.h"
 #include "proxy/session.h"
 #include "proxy/sieve_backend.h"
 #include "proxy/sieve_parse.h"
-#include "proxy/tls.h"
 #include "src/conf.h"
-#include "src/log.h"
 #include "src/util.h"
-#include "src/worker.h"
 
 #define SIEVE_SASL_MECHS	"PLAIN LOGIN OAUTHBEARER XOAUTH2"
 #define PROMPT_USER		"VXNlcm5hbWU6"	/* "Username:" */
@@ -54,20 +52,6 @@ static const struct conf_limits *
 limits(struct session *s)
 {
 	return &s->conf->limits;
-}
-
-static int
-login_allowed(struct session *s)
-{
-	return s->client_tls || s->trusted ||
-	    s->starttls != CONF_STARTTLS_REQUIRED;
-}
-
-static int
-starttls_offered(struct session *s)
-{
-	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
-	    tls_server_ready(s->worker->tls);
 }
 
 static int
@@ -104,7 +88,7 @@ send_capabilities(struct session *s)
 	    "\"SIEVE\" \"\"\r\n"
 	    "\"VERSION\" \"1.0\"\r\n",
 	    login_allowed(s) ? SIEVE_SASL_MECHS : "",
-	    starttls_offered(s) ? "\"STARTTLS\"\r\n" : "");
+	    session_starttls_offered(s) ? "\"STARTTLS\"\r\n" : "");
 }
 
 static void
@@ -121,12 +105,6 @@ static void	sieve_read(struct session *);
 static void
 sieve_tls_done(struct session *s)
 {
-	char	desc[128];
-
-	s->client_tls = 1;
-	log_debug("session=%llu client TLS: %s", (unsigned long long)s->id,
-	    tls_describe(s->client, desc, sizeof(desc)));
-	session_set_state(s, SESS_PREAUTH);
 	/* RFC 5804 section 2.2: the capabilities again, over TLS. */
 	sieve_start(s);
 	if (!s->closed)
@@ -170,7 +148,7 @@ cmd_logout(struct session *s, struct sieve_command *cmd)
 static int
 cmd_starttls(struct session *s, struct sieve_command *cmd)
 {
-	if (cmd->nargs != 0 || !starttls_offered(s))
+	if (cmd->nargs != 0 || !session_starttls_offered(s))
 		return reply_bad(s, s->client_tls ?
 		    "NO \"TLS is already active.\"" : cmd->nargs != 0 ?
 		    "NO \"STARTTLS takes no arguments.\"" :
@@ -183,9 +161,7 @@ cmd_starttls(struct session *s, struct sieve_command *cmd)
 static int
 auth_end(struct session *s, const char *text, int bad)
 {
-	s->sasl_step = 0;
-	s->auth_mech = -1;
-	session_forget_credentials(s);
+	login_sasl_abort(s);
 	if (reply(s, text) == -1)
 		return -1;
 	return bad ? count_bad(s) : 0;
@@ -259,11 +235,11 @@ auth_read(struct session *s, struct evbuffer *in, const char *buf,
 		sieve_command_clear(&cmd);
 		return 1;
 	case SIEVE_PARSE_BAD:
-		evbuffer_drain(in, cmd.consumed);
+		session_wipe_drain(in, cmd.consumed);
 		r = auth_end(s, "NO \"Invalid authentication response.\"", 1);
 		break;
 	case SIEVE_PARSE_OK:
-		evbuffer_drain(in, cmd.consumed);
+		session_wipe_drain(in, cmd.consumed);
 		session_preauth_timer(s);
 		r = auth_response(s, cmd.args[0].data, cmd.args[0].len,
 		    cmd.cancel);
@@ -300,7 +276,10 @@ sieve_read(struct session *s)
 		in = bufferevent_get_input(s->client);
 		if ((len = evbuffer_get_length(in)) == 0)
 			return;
-		buf = (const char *)evbuffer_pullup(in, -1);
+		if ((buf = (const char *)session_pullup(in)) == NULL) {
+			session_close(s, "out of memory");
+			return;
+		}
 		if (s->sasl_step > 0) {
 			if (auth_read(s, in, buf, len))
 				return;
@@ -318,12 +297,12 @@ sieve_read(struct session *s)
 			sieve_command_clear(&cmd);
 			return;
 		case SIEVE_PARSE_BAD:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			if (session_sendf(s, "NO \"%s.\"\r\n", cmd.error) == 0)
 				count_bad(s);
 			break;
 		case SIEVE_PARSE_OK:
-			evbuffer_drain(in, cmd.consumed);
+			session_wipe_drain(in, cmd.consumed);
 			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
@@ -388,7 +367,7 @@ const struct proto_ops sieve_proto = {
 	.timeout = sieve_timeout,
 	.timer = login_timer,
 	.backend_start = sieve_backend_start,
-	.backend_timeout = sieve_backend_timeout,
+	.backend_timeout = backend_timeout,
 	.login_failed = login_failed,
 	.answer_failure = sieve_answer_failure,
 	.sasl_challenge = sieve_sasl_challenge,

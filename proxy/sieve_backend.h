@@ -11,7 +11,5 @@ struct session;
 struct mailhost;
 
 void	sieve_backend_start(struct session *, const struct mailhost *);
-/* Connect or login timer fired. */
-void	sieve_backend_timeout(struct session *);
 
 #endif

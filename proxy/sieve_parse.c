@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/literal.h"
 #include "proxy/sieve_parse.h"
 
 struct parser {
@@ -102,35 +103,6 @@ find_line(struct parser *p, size_t start)
 }
 
 /*
- * Does the current segment end in a literal announcement?  1 with *n
- * set, else 0.  Used to skip a bad command's literals.
- */
-static int
-trailing_literal(const struct parser *p, size_t *n)
-{
-	size_t	 i = p->eol, val = 0;
-
-	if (i == p->seg || p->buf[--i] != '}')
-		return 0;
-	if (i > p->seg && p->buf[i - 1] == '+')
-		i--;
-	while (i > p->seg && p->buf[i - 1] >= '0' && p->buf[i - 1] <= '9')
-		i--;
-	if (i == p->seg || p->buf[i - 1] != '{' ||
-	    p->buf[i] < '0' || p->buf[i] > '9')
-		return 0;
-	for (; p->buf[i] >= '0' && p->buf[i] <= '9'; i++) {
-		if (val > (SIZE_MAX - 9) / 10) {
-			val = SIZE_MAX;
-			break;
-		}
-		val = val * 10 + (size_t)(p->buf[i] - '0');
-	}
-	*n = val;
-	return 1;
-}
-
-/*
  * The current segment is bad.  Skip to the end of the command: past this
  * line and past every literal it announces, since ManageSieve clients
  * send literal data without waiting.
@@ -140,9 +112,10 @@ bad(struct parser *p, const char *error)
 {
 	enum sieve_parse_status	 st;
 	size_t			 n;
+	int			 sync;
 
 	free_args(p->cmd);
-	while (trailing_literal(p, &n)) {
+	while (literal_at_end(p->buf, p->seg, p->eol, &n, &sync)) {
 		if (n > p->lim->literal_max) {
 			p->cmd->error = "Literal too large";
 			return SIEVE_PARSE_TOO_LONG;

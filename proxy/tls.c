@@ -32,12 +32,19 @@ struct tls_sni {
 	SSL_CTX		*ctx;
 };
 
+/* A backend block's own CA file gets its own client context. */
+struct tls_ca {
+	char		*path;
+	SSL_CTX		*ctx;
+};
+
 struct tls {
 	SSL_CTX		*server;	/* default certificate; NULL: none */
 	struct tls_sni	*sni;
 	size_t		 nsni;
-	SSL_CTX		*client;	/* towards backends */
-	int		 verify;
+	SSL_CTX		*client;	/* towards backends: default CA */
+	struct tls_ca	*cas;		/* backends with their own CA */
+	size_t		 ncas;
 };
 
 static const char *
@@ -95,6 +102,11 @@ server_ctx(const struct conf *conf, const char *cert, const char *key,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+#ifdef SSL_OP_CLEANSE_PLAINTEXT
+	/* Decrypted client bytes (a LOGIN's password) are wiped, not just
+	 * freed, with the record buffers. */
+	SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
+#endif
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(err, errlen, "%s:%d: tls certificate %s: %s",
@@ -121,9 +133,9 @@ fail:
 }
 
 static SSL_CTX *
-client_ctx(const struct conf *conf, char *err, size_t errlen)
+client_ctx(const struct conf *conf, const char *ca, const char *where,
+    char *err, size_t errlen)
 {
-	const struct conf_backend_defaults *bd = &conf->backend;
 	SSL_CTX			*ctx;
 	char			 eb[256];
 	int			 r;
@@ -135,20 +147,60 @@ client_ctx(const struct conf *conf, char *err, size_t errlen)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_verify(ctx, bd->verify ? SSL_VERIFY_PEER :
-	    SSL_VERIFY_NONE, NULL);
-	if (bd->ca != NULL)
-		r = SSL_CTX_load_verify_locations(ctx, bd->ca, NULL);
+	/* Verification is chosen per connection (per backend). */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (ca != NULL)
+		r = SSL_CTX_load_verify_locations(ctx, ca, NULL);
 	else
 		r = SSL_CTX_set_default_verify_paths(ctx);
 	if (r != 1) {
-		snprintf(err, errlen, "%s: backend-defaults ca %s: %s",
-		    conf->path, bd->ca != NULL ? bd->ca : "(system)",
-		    ssl_errstr(eb, sizeof(eb)));
+		snprintf(err, errlen, "%s: %s ca %s: %s", conf->path, where,
+		    ca != NULL ? ca : "(system)", ssl_errstr(eb, sizeof(eb)));
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	return ctx;
+}
+
+/* One client context per distinct CA file named in a backend block. */
+static int
+backend_cas(struct tls *t, const struct conf *conf, char *err,
+    size_t errlen)
+{
+	const char	*ca, *dflt = conf->backend.ca;
+	char		 where[300];
+	size_t		 i, j;
+
+	t->cas = xcalloc(conf->nbackends > 0 ? conf->nbackends : 1,
+	    sizeof(*t->cas));
+	for (i = 0; i < conf->nbackends; i++) {
+		ca = conf->backends[i].opts.ca;
+		if (ca == NULL || (dflt != NULL && strcmp(ca, dflt) == 0))
+			continue;
+		for (j = 0; j < t->ncas; j++)
+			if (strcmp(t->cas[j].path, ca) == 0)
+				break;
+		if (j < t->ncas)
+			continue;
+		snprintf(where, sizeof(where), "%d: backend %s",
+		    conf->backends[i].line, conf->backends[i].name);
+		t->cas[t->ncas].ctx = client_ctx(conf, ca, where, err, errlen);
+		if (t->cas[t->ncas].ctx == NULL)
+			return -1;
+		t->cas[t->ncas++].path = xstrdup(ca);
+	}
+	return 0;
+}
+
+static SSL_CTX *
+ctx_for_ca(struct tls *t, const char *ca)
+{
+	size_t	i;
+
+	for (i = 0; ca != NULL && i < t->ncas; i++)
+		if (strcmp(t->cas[i].path, ca) == 0)
+			return t->cas[i].ctx;
+	return t->client;
 }
 
 /* Every listener that may talk TLS needs a certificate. */
@@ -190,8 +242,8 @@ tls_new(const struct conf *conf, char *err, size_t errlen)
 	if (check_listeners(conf, err, errlen) == -1)
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
-	t->verify = conf->backend.verify;
-	if ((t->client = client_ctx(conf, err, errlen)) == NULL)
+	if ((t->client = client_ctx(conf, conf->backend.ca, "backend-defaults",
+	    err, errlen)) == NULL || backend_cas(t, conf, err, errlen) == -1)
 		goto fail;
 	if (ct->certificate == NULL)
 		return t;
@@ -229,6 +281,11 @@ tls_free(struct tls **tp)
 	free(t->sni);
 	SSL_CTX_free(t->server);
 	SSL_CTX_free(t->client);
+	for (i = 0; i < t->ncas; i++) {
+		free(t->cas[i].path);
+		SSL_CTX_free(t->cas[i].ctx);
+	}
+	free(t->cas);
 	free(t);
 	*tp = NULL;
 }
@@ -299,21 +356,22 @@ tls_wrap_server(struct tls *t, struct event_base *base,
 
 struct bufferevent *
 tls_wrap_client(struct tls *t, struct event_base *base,
-    struct bufferevent *old, const char *host)
+    struct bufferevent *old, const char *host, const char *ca, int verify)
 {
 	struct bufferevent	*bev;
 	struct in6_addr		 a6;
 	SSL			*ssl;
 	int			 is_ip;
 
-	if ((ssl = SSL_new(t->client)) == NULL)
+	if ((ssl = SSL_new(ctx_for_ca(t, ca))) == NULL)
 		return NULL;
+	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	is_ip = inet_pton(AF_INET6, host, &a6) == 1 ||
 	    inet_pton(AF_INET, host, &a6) == 1;
 	/* SNI is for names only (RFC 6066 §3). */
 	if (!is_ip && SSL_set_tlsext_host_name(ssl, host) != 1)
 		goto fail;
-	if (t->verify) {
+	if (verify) {
 		if (is_ip) {
 			if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
 			    host) != 1)

@@ -42,13 +42,14 @@ struct bufferevent *tls_accept(struct tls *, struct event_base *, int fd);
  * failure NULL is returned and old is left alone.
  *
  * tls_wrap_client() verifies the backend's certificate for host (a
- * name or an IP address) unless verification is off, and sends SNI for
- * names.
+ * name or an IP address) against ca (NULL: backend-defaults' CA) unless
+ * verify is 0, and sends SNI for names.
  */
 struct bufferevent *tls_wrap_server(struct tls *, struct event_base *,
 		    struct bufferevent *old);
 struct bufferevent *tls_wrap_client(struct tls *, struct event_base *,
-		    struct bufferevent *old, const char *host);
+		    struct bufferevent *old, const char *host, const char *ca,
+		    int verify);
 
 /* Why the last handshake on bev failed, for the log: OpenSSL's error
  * queue, or the certificate verification result. */

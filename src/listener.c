@@ -21,6 +21,7 @@
 #include "src/xmalloc.h"
 
 #define ACCEPT_PAUSE_MS	1000
+#define PAUSE_LOG_MS	60000	/* one "pausing" line a minute at most */
 
 struct listener {
 	int			 fd;
@@ -28,7 +29,7 @@ struct listener {
 	struct event		*ev;
 	struct event		*pause;
 	struct worker		*worker;
-	int			 paused_logged;
+	uint64_t		 paused_log_ms;	/* last "pausing" line */
 };
 
 struct listener_set {
@@ -194,10 +195,14 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE) {
-				if (!l->paused_logged)
+				/* Descriptors short: a limit flapping at
+				 * every close must not flood the log. */
+				if (l->paused_log_ms == 0 || now_ms() -
+				    l->paused_log_ms >= PAUSE_LOG_MS) {
 					log_warn("accept on %s: pausing",
 					    l->cl->address);
-				l->paused_logged = 1;
+					l->paused_log_ms = now_ms();
+				}
 				event_del(l->ev);
 				evtimer_add(l->pause, &tv);
 			} else if (errno != EAGAIN && errno != EINTR &&
@@ -205,7 +210,6 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 				log_warn("accept on %s", l->cl->address);
 			return;
 		}
-		l->paused_logged = 0;
 		if (listener_limits(w, fd, (struct sockaddr *)&ss,
 		    l->cl->proto) == -1)
 			continue;

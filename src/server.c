@@ -90,6 +90,28 @@ server_stop(struct server *srv, const char *why)
 	event_base_loopbreak(srv->worker->base);
 }
 
+/*
+ * An old TLS context serves only client handshakes begun before the
+ * reload that replaced it (its SNI callback's argument); every SSL holds
+ * its own reference to its SSL_CTX.  Once such handshakes have timed out
+ * it can go: kept for ever, each reload held on to about 1 MB (the CA
+ * store) until reloads were refused (soak test).
+ */
+static void
+tls_reap(struct server *srv)
+{
+	uint64_t	keep;
+
+	/* A margin for a handshake timeout that a reload shortened. */
+	keep = (uint64_t)srv->conf->tls.handshake_timeout_ms + 300000;
+	/* tls[i] was replaced when tls[i - 1] came in. */
+	while (srv->ntls > 1 &&
+	    now_ms() - srv->tls_since[srv->ntls - 2] > keep) {
+		srv->ntls--;
+		tls_free(&srv->tls[srv->ntls]);
+	}
+}
+
 static void
 tick_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -97,6 +119,7 @@ tick_cb(evutil_socket_t fd, short ev, void *arg)
 	struct worker	*w = srv->worker;
 
 	retired_reap(srv, 0);
+	tls_reap(srv);
 	if (srv->draining) {
 		if (w->nsessions == 0)
 			server_stop(srv, "drained, exiting");
@@ -190,7 +213,7 @@ server_new(const char *path, struct conf *conf, struct worker *w,
 	srv->worker = w;
 	srv->listeners = listeners;
 	srv->tls[srv->ntls++] = tls;
-	srv->start_ms = now_ms();
+	srv->start_ms = srv->tls_since[0] = now_ms();
 	TAILQ_INIT(&srv->retired);
 	privdrop_ids(conf, &uid, &gid);
 	if ((srv->control = control_new(srv, uid, gid, err,
@@ -334,14 +357,19 @@ server_reload(struct server *srv, char *err, size_t errlen)
 	}
 	listener_free(&srv->listeners);
 	srv->listeners = nl;
-	for (i = srv->ntls; i > 0; i--)
+	for (i = srv->ntls; i > 0; i--) {
 		srv->tls[i] = srv->tls[i - 1];
+		srv->tls_since[i] = srv->tls_since[i - 1];
+	}
 	srv->tls[0] = nt;
+	srv->tls_since[0] = now_ms();
 	srv->ntls++;
 	w->tls = nt;
 	listener_start(nl, w);
 	/* LDAP settings, cache and map file start afresh; logins already
-	 * waiting get their answer from the old service. */
+	 * waiting get their answer from the old service.  The old answers
+	 * stay, expired, for when LDAP is away (soak: a reload during an
+	 * LDAP outage failed every login). */
 	lookup_get_stats(w->lookup, &st);
 	srv->cache_hits_before += st.cache.hits;
 	srv->cache_misses_before += st.cache.misses;
@@ -350,6 +378,7 @@ server_reload(struct server *srv, char *err, size_t errlen)
 	r->conf = old;
 	TAILQ_INSERT_TAIL(&srv->retired, r, entry);
 	w->lookup = lookup_new(w->base, w->dns, nc);
+	lookup_adopt_cache(w->lookup, r->lookup);
 	srv->conf = nc;
 	w->conf = nc;
 	moves_reload(w->moves, nc);

@@ -38,9 +38,10 @@ struct server {
 	struct control		*control;
 	struct metrics_http	*http;
 	struct retired_list	 retired;	/* lookups still answering */
-	/* TLS contexts: [0] is current.  Old ones are kept to the end, as
-	 * handshakes begun before a reload may still use them. */
+	/* TLS contexts: [0] is current.  Old ones are kept while
+	 * handshakes begun before a reload may still use them (tls_reap). */
 	struct tls		*tls[SERVER_TLS_MAX];
+	uint64_t		 tls_since[SERVER_TLS_MAX]; /* current from */
 	size_t			 ntls;
 	struct event		*sigterm, *sigint, *sighup;
 	struct event		*tick;		/* once a second */

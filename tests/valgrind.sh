@@ -24,7 +24,7 @@ if nm "$build/ferryd" 2>/dev/null | grep -q __asan_init; then
 fi
 FERRYD=$build/ferryd
 FERRY_SRCDIR=$src
-FERRYD_WRAPPER="valgrind -q --tool=memcheck --leak-check=full
+FERRYD_WRAPPER="valgrind -q --tool=memcheck --vgdb=no --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite
     --error-exitcode=99 --num-callers=30
     --suppressions=$src/tests/valgrind.supp"

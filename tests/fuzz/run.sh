@@ -2,9 +2,10 @@
 # Run one libFuzzer target for a while, niced, one job.
 # usage: tests/fuzz/run.sh BUILDDIR TARGET SECONDS [WORKDIR]
 # The seed corpus (tests/fuzz/corpus/TARGET) is read only; new inputs go
-# to WORKDIR/TARGET, crashes to WORKDIR/art-TARGET/.
+# to WORKDIR/TARGET (default $TMPDIR/fuzz-ferry), crashes to
+# WORKDIR/art-TARGET/.
 set -eu
-build=$1 target=$2 secs=$3 work=${4:-/tmp/ferry-fuzz}
+build=$1 target=$2 secs=$3 work=${4:-${TMPDIR:-/tmp}/fuzz-ferry}
 src=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work/$target" "$work/art-$target"
 exec nice -n 10 "$build/tests/fuzz/${target}_fuzzer" \

@@ -72,7 +72,11 @@ LDAP_FERRY_PW = "ldap-ferry-Pw.fe55"
 
 PREAUTH_TIMEOUT = 8  # seconds; ferryd's limits.preauth-timeout here
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                     # valgrind memcheck (tests/valgrind.sh)
+                     "Invalid read of", "Invalid write of", "Invalid free",
+                     "Mismatched free", "uninitialised", "definitely lost",
+                     "Syscall param")
 
 # ferryd under a wrapper (valgrind) starts and stops slowly.
 FERRYD_WRAPPER = os.environ.get("FERRYD_WRAPPER", "").split()
@@ -529,7 +533,22 @@ access to *
         self.procs["slapd"].stop()
 
     def pause_ldap(self):
-        self.procs["slapd"].signal(signal.SIGSTOP)
+        p = self.procs["slapd"]
+        p.signal(signal.SIGSTOP)
+
+        def all_threads_stopped():
+            # SIGSTOP is asynchronous: a busy thread may still answer one
+            # request unless we wait for every thread to show state T.
+            try:
+                tids = os.listdir("/proc/%d/task" % p.pid)
+                for tid in tids:
+                    with open("/proc/%d/task/%s/stat" % (p.pid, tid)) as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                            return False
+            except OSError:
+                return False
+            return True
+        wait_until("slapd stopped", all_threads_stopped, 5, interval=0.01)
 
     def resume_ldap(self):
         self.procs["slapd"].signal(signal.SIGCONT)
@@ -778,6 +797,8 @@ service pop3-login {{
             f.write(LDAP_FERRY_PW + "\n")
         os.chmod(secret, 0o600)
         self.control_socket = self.path("ferry.sock")
+        # once: a function of the harness may start things (test_faults)
+        extra = self._conf_part(self.ferry_extra)
         conf = """\
 # ferry integration test configuration (written by ferrytest.py)
 user {user}
@@ -807,11 +828,16 @@ limits {{
 {limits_extra}
 }}
 """.format(user=self.ferry_user, csock=self.control_socket,
-           limits_extra=self.limits_extra, addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
+           limits_extra=self.limits_extra + ("" if "client-failures" in self.limits_extra else
+           # many tests fail logins on purpose from one address
+           "\n    client-failures 1000"), addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
            lport=self.ldap_port, ferrydn=FERRY_DN, secret=secret,
            people=PEOPLE, filter=FILTER, preauth=PREAUTH_TIMEOUT,
            cache=self._conf_part(self.cache_conf),
-           extra=self._conf_part(self.ferry_extra),
+           extra=extra + (
+               "" if "lookup {" in extra or "backend " in extra else
+               # mailHost values are test addresses, not backend blocks
+               "\nlookup { allow-any-host yes }"),
            uri_bind=self._conf_part(self.ldap_uri_bind) or (
                "    uri ldap://%s:%d\n    bind-dn %s\n"
                "    bind-password-file %s" % (self.ldap_addr, self.ldap_port,
@@ -832,6 +858,8 @@ limits {{
 
     def start_ferry(self):
         p = self.procs["ferryd"]
+        started = re.compile(r"ferryd \S+ started$", re.M)
+        before = len(started.findall(self.ferry_log()))
         p.start()
 
         def accepts():
@@ -840,6 +868,10 @@ limits {{
                 return True
         try:
             wait_until("ferryd", accepts, 20 * SLOW, proc=p)
+            # The kernel accepts on a bound socket before ferryd is done
+            # (control socket, privileges): slow under valgrind.
+            wait_until("ferryd started", lambda: len(started.findall(
+                self.ferry_log())) > before, 20 * SLOW, proc=p)
         except HarnessError as e:
             raise HarnessError("%s\n--- ferryd log:\n%s" % (
                 e, self.ferry_log_tail()))
@@ -1003,6 +1035,39 @@ class RawIMAP(LineConn):
             if not chunk:
                 return True
         return False
+
+
+# ------------------------------------------------------------ certificates
+
+def openssl(*args):
+    r = subprocess.run(["openssl"] + list(args), capture_output=True,
+                       timeout=60)
+    if r.returncode != 0:
+        raise HarnessError("openssl %s: %s" % (args[0], r.stderr))
+
+
+def make_ca(d, name, cn):
+    """A self-signed CA in directory d; returns its (cert, key) paths."""
+    crt, key = os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+            "-out", crt, "-days", "2", "-subj", "/CN=" + cn)
+    return crt, key
+
+
+def make_cert(d, name, cn, sans, ca):
+    """A certificate in directory d for cn and the subjectAltNames sans
+    ("DNS:x", "IP:y"), signed by ca (a make_ca() pair); returns its
+    (cert, key) paths."""
+    key, csr, crt, ext = (os.path.join(d, name + x) for x in
+                          (".key", ".csr", ".pem", ".ext"))
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join(sans))
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+            "-out", csr, "-subj", "/CN=" + cn)
+    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1],
+            "-CAcreateserial", "-days", "2", "-out", crt, "-extfile", ext)
+    os.chmod(key, 0o644)  # Dovecot reads keys as root; ferry too
+    return crt, key
 
 
 def raw(h, timeout=10):

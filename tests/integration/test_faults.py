@@ -241,7 +241,8 @@ def fake_backends(h):
     refused = random_loopback(set())
     ldap_add_user(h, "fault-refused", "%s:%d" % (
         refused, free_port(refused, set())))
-    return ""
+    h.pop3_listen = free_port(h.ferry_addr, set())
+    return "listen pop3 %s:%d starttls=off\n" % (h.ferry_addr, h.pop3_listen)
 
 
 def stop_fakes():
@@ -401,6 +402,26 @@ def slapd_killed_with_searches_in_flight(h):
 
 
 @group(LDAP_FAULTS)
+def reload_during_ldap_outage_keeps_stale(h):
+    """Soak finding: a reload started with an empty cache, so a reload
+    during an LDAP outage failed every login."""
+    check(h.login_where("u06", h.password("u06")) == "B", "u06 before")
+    n = h.ferry_log().count("reloaded")
+    PROXY["p"].mode = "cut"
+    try:
+        h.procs["ferryd"].signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while h.ferry_log().count("reloaded") == n:
+            check(time.monotonic() < deadline, "no reload")
+            time.sleep(0.1)
+        check(h.login_where("u06", h.password("u06"), timeout=20) == "B",
+              "u06 not served stale after the reload")
+    finally:
+        PROXY["p"].mode = "pass"
+    recover(h, "u16")
+
+
+@group(LDAP_FAULTS)
 def ldap_faults_nothing_in_logs(h):
     check_secrets(h)
 
@@ -470,9 +491,9 @@ def expect_closed(c, within, what):
 
 @group(MAIN)
 def slow_clients_cut_at_preauth_timeout(h):
-    """Half a literal then silence; a partial line; a byte a second of
-    complete NOOPs (slowloris): all closed at the pre-auth timeout,
-    counted from the connection."""
+    """Half a literal then silence; a partial line; a byte every half
+    second of complete NOOPs, or POP3 CAPAs (slowloris): all closed at
+    the pre-auth timeout, counted from the connection."""
     def half_literal():
         c = raw(h)
         t0 = time.monotonic()
@@ -510,9 +531,30 @@ def slow_clients_cut_at_preauth_timeout(h):
                     return
         raise Fail("slowloris: never closed")
 
-    with concurrent.futures.ThreadPoolExecutor(3) as ex:
+    def pop3_slowloris():
+        c = socket.create_connection((h.ferry_addr, h.pop3_listen),
+                                     timeout=2)
+        t0 = time.monotonic()
+        try:
+            check(c.recv(256).startswith(b"+OK"), "no POP3 greeting")
+            for b in b"CAPA\r\n" * 100:
+                if time.monotonic() - t0 > PREAUTH + 4 * SLOW:
+                    raise Fail("POP3 slowloris: open after %.1fs" % (
+                        time.monotonic() - t0))
+                try:
+                    c.sendall(bytes([b]))
+                    r, _, _ = select.select([c], [], [], 0.5)
+                    if r and not c.recv(4096):
+                        return
+                except OSError:
+                    return
+            raise Fail("POP3 slowloris: never closed")
+        finally:
+            c.close()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
         for f in [ex.submit(fn) for fn in (half_literal, partial_line,
-                                           slowloris)]:
+                                           slowloris, pop3_slowloris)]:
             f.result()
 
 
@@ -591,12 +633,16 @@ def descriptors_exhausted_pause_and_resume(h):
                         "listen imap %s:%d" % (h.ferry_addr, port))
     conf = conf.replace(h.control_socket, h.path("ferry-fd.sock"))
     conf = re.sub(r"per-client \d+", "per-client 1000", conf)
+    conf = re.sub(r"(?m)^listen pop3 .*$", "", conf)
     path = h.path("ferry-fd.conf")
     with open(path, "w") as f:
         f.write(conf)
     logpath = h.path("ferryd-fd.log")
-    # No valgrind wrapper here: it needs descriptors of its own.
-    p = Proc("ferryd-fd", ["prlimit", "--nofile=40:40", h.ferryd, "-f",
+    # No valgrind wrapper here: it needs descriptors of its own.  As
+    # root ferryd would raise its limit: without CAP_SYS_RESOURCE it
+    # cannot.
+    p = Proc("ferryd-fd", ["setpriv", "--bounding-set", "-sys_resource",
+                           "prlimit", "--nofile=40:40", h.ferryd, "-f",
                            "-v", "-c", path], logpath)
     h.procs["ferryd-fd"] = p
     p.start()
@@ -606,13 +652,21 @@ def descriptors_exhausted_pause_and_resume(h):
             with socket.create_connection((h.ferry_addr, port), timeout=1):
                 return True
         ferrytest.wait_until("ferryd-fd", up, 20, proc=p)
-        # Fill ferryd's descriptors, then queue five more in the backlog.
-        while len(waiting) < 5:
-            check(len(conns) < 100, "100 connections, none waiting")
+        def paused():
+            with open(logpath, "rb") as f:
+                return b": pausing" in f.read()
+        # Fill ferryd's descriptors until it pauses, then queue four
+        # more in the backlog.
+        while not paused():
+            check(len(conns) < 100, "100 connections, no pause")
             s = socket.create_connection((h.ferry_addr, port), timeout=5)
             conns.append(s)
-            r, _, _ = select.select([s], [], [], 0.5 * SLOW)
+            r, _, _ = select.select([s], [], [], 1.0 * SLOW)
             (greeted if r else waiting).append(s)
+        for _ in range(4):
+            s = socket.create_connection((h.ferry_addr, port), timeout=5)
+            conns.append(s)
+            waiting.append(s)
         time.sleep(2.5)     # more than one pause period
         check(greeted, "no connection was greeted")
         with open(logpath, "rb") as f:
@@ -774,6 +828,70 @@ def status_and_logs_hold_no_secrets(h):
     finally:
         conn.logout()
     check_secrets(h)
+
+
+def memory_hits(pid, needles):
+    """How often each needle occurs in ferryd's writable anonymous
+    memory (heap, thread stacks, allocator arenas)."""
+    hits = {}
+    with open("/proc/%d/maps" % pid) as maps, \
+            open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            f = line.split()
+            if not f[1].startswith("rw") or (len(f) > 5 and
+                                             not f[5].startswith("[")):
+                continue
+            a, b = (int(x, 16) for x in f[0].split("-"))
+            if b - a > 256 << 20:   # sanitizer shadow and reservations
+                continue
+            try:
+                mem.seek(a)
+                data = mem.read(b - a)
+            except (OSError, OverflowError, ValueError):
+                continue
+            for n in needles:
+                k = data.count(n)
+                if k:
+                    hits[n] = hits.get(n, 0) + k
+    return hits
+
+
+@group(MAIN)
+def credentials_wiped_from_memory(h):
+    """After logins by LOGIN (quoted and literal), AUTHENTICATE PLAIN and
+    a failed login, no copy of a password is left in ferryd's memory."""
+    pid = h.procs["ferryd"].pid
+    if ferrytest.FERRYD_WRAPPER or not os.access("/proc/%d/mem" % pid,
+                                                  os.R_OK):
+        return      # valgrind's own copies; or not allowed to look
+    pws = dict((u, h.password(u).encode()) for u in ("alice", "bob",
+                                                      "frank", "u05"))
+    check(h.login_where("alice", pws["alice"].decode()) == "A", "alice")
+    c = raw(h)
+    try:
+        _, t = c.command("a", "AUTHENTICATE PLAIN " + base64.b64encode(
+            b"\0bob\0" + pws["bob"]).decode())
+        check(t.startswith("OK"), "bob: %r" % t)
+    finally:
+        c.close()
+    check(literal_login(h, "f", b"frank", pws["frank"]).startswith("OK"),
+          "frank")
+    wrong = b"wrong-Pw.5c0ff1"
+    check(literal_login(h, "w", b"u05", wrong).startswith("NO"), "u05")
+    # A LOGIN cut short: its bytes are still in ferry's input buffer
+    # when the client goes away.
+    pws["carol"] = h.password("carol").encode()
+    c = raw(h)
+    c.send(b'x LOGIN carol "' + pws["carol"])
+    time.sleep(0.2)
+    c.close()
+    time.sleep(0.5)
+    # The control socket's path stays in the configuration: the scan
+    # must find it, or it saw nothing.
+    control = h.control_socket.encode()
+    hits = memory_hits(pid, list(pws.values()) + [wrong, control])
+    check(hits.pop(control, 0) > 0, "memory scan found no control string")
+    check(not hits, "left in memory: %r" % hits)
 
 
 def check_secrets(h):

@@ -24,8 +24,8 @@ import sys
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
-from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
-                       check, free_port)
+from ferrytest import (Fail, Harness, LineConn, check,  # noqa: E402
+                       free_port, make_ca, make_cert)
 
 TESTS = []
 test = ferrytest.collector(TESTS)
@@ -55,33 +55,13 @@ class POP3Harness(Harness):
         self.p_req = free_port(self.ferry_addr, taken)
         self.p_ssl = free_port(self.ferry_addr, taken)
 
-    def _openssl(self, *args):
-        r = run(["openssl"] + list(args))
-        if r.returncode != 0:
-            raise HarnessError("openssl %s: %s" % (args[0], r.stderr))
-
     def _make_certs(self):
         d = self.path("tls")
         os.makedirs(d)
-        self.ca = os.path.join(d, "ca.pem")
-        cakey = os.path.join(d, "ca.key")
-        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                      "-keyout", cakey, "-out", self.ca, "-days", "2",
-                      "-subj", "/CN=ferry pop3 test ca")
-        self.crt = os.path.join(d, "pop.pem")
-        self.key = os.path.join(d, "pop.key")
-        csr = os.path.join(d, "pop.csr")
-        ext = os.path.join(d, "pop.ext")
-        with open(ext, "w") as f:
-            f.write("subjectAltName=IP:%s,DNS:pop.example.com\n" %
-                    self.ferry_addr)
-        self._openssl("req", "-new", "-newkey", "rsa:2048", "-nodes",
-                      "-keyout", self.key, "-out", csr, "-subj",
-                      "/CN=pop.example.com")
-        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey",
-                      cakey, "-CAcreateserial", "-days", "2", "-out",
-                      self.crt, "-extfile", ext)
-        os.chmod(self.key, 0o644)
+        ca = make_ca(d, "ca", "ferry pop3 test ca")
+        self.ca = ca[0]
+        self.crt, self.key = make_cert(d, "pop", "pop.example.com", [
+            "IP:" + self.ferry_addr, "DNS:pop.example.com"], ca)
 
     def _setup_ferry(self):
         self._make_certs()

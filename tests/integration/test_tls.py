@@ -36,8 +36,8 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
 from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
-                       Proc, check, free_port, random_loopback,
-                       wait_until)
+                       Proc, check, free_port, make_ca, make_cert,
+                       random_loopback, wait_until)
 
 TESTS = []
 test = ferrytest.collector(TESTS)
@@ -108,45 +108,21 @@ class TLSHarness(Harness):
         return super().all_passwords() + list(TOKENS.values())
 
     # --- certificates
-    def _openssl(self, *args):
-        r = run(["openssl"] + list(args))
-        if r.returncode != 0:
-            raise HarnessError("openssl %s: %s" % (args[0], r.stderr))
-
-    def _cert(self, name, cn, sans, ca="ca"):
-        d = self.path("tls")
-        key, csr, crt = (os.path.join(d, name + x) for x in
-                         (".key", ".csr", ".pem"))
-        ext = os.path.join(d, name + ".ext")
-        with open(ext, "w") as f:
-            f.write("subjectAltName=%s\n" % ",".join(sans))
-        self._openssl("req", "-new", "-newkey", "rsa:2048", "-nodes",
-                      "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
-        self._openssl("x509", "-req", "-in", csr, "-CA",
-                      os.path.join(d, ca + ".pem"), "-CAkey",
-                      os.path.join(d, ca + ".key"), "-CAcreateserial",
-                      "-days", "2", "-out", crt, "-extfile", ext)
-        os.chmod(key, 0o644)  # Dovecot reads keys as root; ferry too
-        return crt, key
-
     def _make_certs(self):
         d = self.path("tls")
         if os.path.isdir(d):
             return
         os.makedirs(d)
-        for ca in ("ca", "wrongca"):
-            self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                          "-keyout", os.path.join(d, ca + ".key"),
-                          "-out", os.path.join(d, ca + ".pem"), "-days", "2",
-                          "-subj", "/CN=ferry test %s" % ca)
+        ca = make_ca(d, "ca", "ferry test ca")
+        make_ca(d, "wrongca", "ferry test wrongca")
         fa = self.ferry_addr
-        self.cert_com = self._cert("imap.example.com", "imap.example.com", [
-            "DNS:imap.example.com", "IP:" + fa, "DNS:" + fa])
-        self.cert_org = self._cert("imap.example.org", "imap.example.org", [
-            "DNS:imap.example.org"])
+        self.cert_com = make_cert(d, "imap.example.com", "imap.example.com", [
+            "DNS:imap.example.com", "IP:" + fa, "DNS:" + fa], ca)
+        self.cert_org = make_cert(d, "imap.example.org", "imap.example.org", [
+            "DNS:imap.example.org"], ca)
         for s in "AB":
-            self._cert("backend-" + s, "mail-%s.example.com" % s.lower(),
-                       ["IP:" + self.addr[s]])
+            make_cert(d, "backend-" + s, "mail-%s.example.com" % s.lower(),
+                      ["IP:" + self.addr[s]], ca)
         self.ca = os.path.join(d, "ca.pem")
         self.wrong_ca = os.path.join(d, "wrongca.pem")
 

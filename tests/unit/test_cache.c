@@ -98,6 +98,43 @@ test_stale_window(void **state)
 	cache_free(&c);
 }
 
+/* Soak: a reload threw the cache away, so a reload during an LDAP
+ * outage failed every login.  The new cache keeps the old answers,
+ * expired (LDAP decides when it can), inside the new stale window. */
+static void
+test_adopt(void **state)
+{
+	struct cache		*old = cache_new(10, 1000, 1000, 5000);
+	struct cache		*c = cache_new(10, 2000, 200, 3000);
+	struct cache_value	 v = pos("a"), n = neg(), out;
+
+	(void)state;
+	cache_put(old, "alice", &v, 10000);	/* fresh in old */
+	v = pos("b");
+	cache_put(old, "bob", &v, 6000);	/* stale in old */
+	cache_put(old, "nobody", &n, 10000);	/* negative: not taken */
+	v = pos("x");
+	cache_put(old, "gone", &v, 1000);	/* out of any window */
+	assert_int_equal(cache_adopt(c, old, 10500), 2);
+	cache_free(&old);
+	assert_int_equal(cache_get(c, "alice", 10500, &out), CACHE_STALE);
+	assert_string_equal(out.host.host, "a");
+	assert_int_equal(cache_get(c, "bob", 10500, &out), CACHE_STALE);
+	assert_string_equal(out.host.host, "b");
+	assert_int_equal(cache_get(c, "nobody", 10500, &out), CACHE_MISS);
+	assert_int_equal(cache_get(c, "gone", 10500, &out), CACHE_MISS);
+	/* The new stale window, from the old answer's age: bob was stored
+	 * at 6000, so 6000 + 2000 + 3000. */
+	assert_int_equal(cache_get(c, "bob", 10999, &out), CACHE_STALE);
+	assert_int_equal(cache_get(c, "bob", 11000, &out), CACHE_MISS);
+	/* Nothing to take into a disabled cache, or too early. */
+	old = cache_new(10, 0, 0, 0);
+	assert_int_equal(cache_adopt(old, c, 10500), 0);
+	assert_int_equal(cache_adopt(c, c, 100), 0);
+	cache_free(&old);
+	cache_free(&c);
+}
+
 static void
 test_lru_eviction(void **state)
 {
@@ -215,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_fresh_then_expired),
 		cmocka_unit_test(test_negative_ttl),
 		cmocka_unit_test(test_stale_window),
+		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_lru_eviction),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_disabled),
