@@ -1,6 +1,10 @@
 /* Backend connect; see backend.h. */
 #include "config.h"
 
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +38,7 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		histogram_observe(&s->worker->counters.connect_latency,
 		    metrics_now_us() - s->wait_start_us);
+		session_plain_read(bev);
 		s->backend_connected(s);
 		return;
 	}
@@ -50,13 +55,40 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 	s->backend_failed(s, why);
 }
 
+/*
+ * An IP literal needs no resolver: connect to it directly, which spares
+ * evdns's bookkeeping and libevent's getpeername() after the connect.
+ * Returns the address length, or 0 for a name.
+ */
+static int
+backend_literal(const char *host, uint16_t port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (evutil_inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		return sizeof(*sin);
+	}
+	if (evutil_inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		return sizeof(*sin6);
+	}
+	return 0;
+}
+
 int
 backend_connect(struct session *s, const struct mailhost *mh,
     uint16_t default_port, backend_connected_cb *connected,
     backend_failed_cb *failed)
 {
-	struct worker	*w = s->worker;
-	uint16_t	 port = mh->port != 0 ? mh->port : default_port;
+	struct worker		*w = s->worker;
+	struct sockaddr_storage	 ss;
+	uint16_t		 port = mh->port != 0 ? mh->port : default_port;
+	int			 sslen;
 
 	s->backend_connected = connected;
 	s->backend_failed = failed;
@@ -74,6 +106,15 @@ backend_connect(struct session *s, const struct mailhost *mh,
 		return -1;
 	bufferevent_setcb(s->backend, NULL, NULL, backend_event_cb, s);
 	s->wait_start_us = metrics_now_us();
+	if ((sslen = backend_literal(mh->host, port, &ss)) != 0) {
+		/* As the resolver path reports a connect that fails at
+		 * once (no socket, no route): through the event callback. */
+		if (bufferevent_socket_connect(s->backend,
+		    (struct sockaddr *)&ss, sslen) == -1)
+			bufferevent_trigger_event(s->backend, BEV_EVENT_ERROR,
+			    0);
+		return 0;
+	}
 	if (bufferevent_socket_connect_hostname(s->backend, w->dns, AF_UNSPEC,
 	    mh->host, port) == -1) {
 		bufferevent_free(s->backend);

@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include "lookup/lookup.h"
@@ -28,6 +29,7 @@
 #include "src/worker.h"
 
 #define CLOSE_FLUSH_MS	5000	/* how long a last answer may take */
+#define SESSION_READ	4096	/* libevent 2.1's EVBUFFER_MAX_READ */
 
 static const char *const state_names[] = {
 	[SESS_PREAUTH] = "preauth",
@@ -128,6 +130,8 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	w->counters.sessions_total++;
 	log_debug("session=%llu connect from %s", (unsigned long long)s->id,
 	    s->client_addr);
+	if (!s->implicit_tls)
+		session_plain_read(s->client);
 	bufferevent_setcb(s->client, session_client_read_cb, NULL,
 	    session_client_event_cb, s);
 	session_enable_rw(s->client);
@@ -138,6 +142,69 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		return;
 	}
 	s->proto->start(s);
+}
+
+/*
+ * libevent 2.1 asks how much is readable (ioctl FIONREAD) before every
+ * read of a socket bufferevent: a system call per read that a relay
+ * does not make.  session_plain_read() points a plain socket
+ * bufferevent's read event (struct bufferevent is public in 2.1's
+ * bufferevent_struct.h) here, which reads as libevent would (at most
+ * 4 KB, which relay_pull() counts on) without asking; enabling,
+ * disabling, callbacks and freeing stay libevent's.
+ */
+static void
+session_plain_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bufferevent	*bev = arg;
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v;
+	ssize_t			 r = -1;
+	short			 ev;
+	int			 err = ENOMEM;
+
+	if (what & EV_TIMEOUT) {
+		ev = BEV_EVENT_READING | BEV_EVENT_TIMEOUT;
+		goto fail;
+	}
+	/* A bufferevent's input takes data only from its own reads. */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, SESSION_READ, &v, 1) == 1) {
+		if (v.iov_len > SESSION_READ)
+			v.iov_len = SESSION_READ;
+		if ((r = read(fd, v.iov_base, v.iov_len)) > 0) {
+			v.iov_len = (size_t)r;
+			evbuffer_commit_space(in, &v, 1);
+		}
+		err = errno;
+	}
+	evbuffer_freeze(in, 0);
+	if (r > 0) {
+		bufferevent_trigger(bev, EV_READ, 0);
+		return;
+	}
+	if (r == -1 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+		return;
+	ev = BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+	errno = err;
+fail:
+	/* As libevent does. */
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_trigger_event(bev, ev, 0);
+}
+
+/* Only for a plain socket whose reading is not enabled yet (a TLS
+ * upgrade's bufferevent_setfd() gives the event back to libevent). */
+void
+session_plain_read(struct bufferevent *bev)
+{
+	evutil_socket_t	fd = bufferevent_getfd(bev);
+
+	if (fd == -1 || event_pending(&bev->ev_read, EV_READ | EV_TIMEOUT,
+	    NULL))
+		return;
+	event_assign(&bev->ev_read, bev->ev_base, fd,
+	    event_get_events(&bev->ev_read), session_plain_readcb, bev);
 }
 
 /*

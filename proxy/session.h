@@ -133,6 +133,7 @@ const char	*session_state_name(enum session_state);
 /* bufferevent_enable(EV_READ | EV_WRITE) without arming the write
  * event of a plain socket for nothing. */
 void		 session_enable_rw(struct bufferevent *);
+void		 session_plain_read(struct bufferevent *);
 /* Arm (or with ms < 0, stop) the session's single timer. */
 void		 session_timer(struct session *, int ms);
 /* The pre-auth timer: what is left of limits.preauth-timeout. */

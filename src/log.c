@@ -7,8 +7,11 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "src/log.h"
+
+#define LOG_MSG_MAX	2048	/* a message, without the stamp */
 
 static int log_to_stderr = 1;
 static int log_level_verbose;
@@ -34,25 +37,60 @@ static void	vlog(int, const char *, va_list)
 static void	vlog_errno(int, int, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
 
+/*
+ * "HH:MM:SS.mmm ferryd: message\n" in one write(2).  Every login logs at
+ * info level, so the clock is formatted once a second (per thread: the
+ * workers log too), not with strftime and stdio for every line.
+ */
 static void
 vlog(int pri, const char *fmt, va_list ap)
 {
-	char		 msg[2048];
-	char		 stamp[32];
-	struct timespec	 ts;
-	struct tm	 tm;
+	static _Thread_local time_t	 stamp_sec = -1;
+	static _Thread_local char	 stamp[16];
+	static const char		 tag[] = " ferryd: ";
+	char				 line[16 + sizeof(tag) +
+					    LOG_MSG_MAX];
+	struct timespec			 ts;
+	struct tm			 tm;
+	size_t				 off, len;
+	ssize_t				 w;
+	int				 n, ms, saved;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (!log_to_stderr) {
-		syslog(pri, "%s", msg);
+		vsnprintf(line, LOG_MSG_MAX, fmt, ap);
+		syslog(pri, "%s", line);
 		return;
 	}
+	saved = errno;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld ferryd: %s\n", stamp, ts.tv_nsec / 1000000,
-	    msg);
-	fflush(stderr);
+	if (ts.tv_sec != stamp_sec) {
+		localtime_r(&ts.tv_sec, &tm);
+		if (strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm) != 8)
+			memcpy(stamp, "??:??:??", 8);
+		stamp_sec = ts.tv_sec;
+	}
+	ms = (int)(ts.tv_nsec / 1000000);
+	memcpy(line, stamp, 8);
+	line[8] = '.';
+	line[9] = '0' + ms / 100;
+	line[10] = '0' + ms / 10 % 10;
+	line[11] = '0' + ms % 10;
+	memcpy(line + 12, tag, sizeof(tag) - 1);
+	off = 12 + sizeof(tag) - 1;
+	if ((n = vsnprintf(line + off, LOG_MSG_MAX, fmt, ap)) < 0)
+		n = 0;
+	else if (n >= LOG_MSG_MAX)
+		n = LOG_MSG_MAX - 1;	/* truncated, as before */
+	len = off + (size_t)n;
+	line[len++] = '\n';
+	for (off = 0; off < len; off += (size_t)w) {
+		if ((w = write(STDERR_FILENO, line + off, len - off)) == -1 &&
+		    errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			break;
+	}
+	errno = saved;
 }
 
 static void

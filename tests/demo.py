@@ -86,6 +86,12 @@ def main():
         step(3, "alice logs in through ferry")
         where = login_and_show(h, "alice")
         say("   => alice's mail is served by server %s" % where)
+        say("   alice's phone stays logged in (through ferry, on A), "
+            "INBOX selected")
+        phone = h.imap()
+        phone.login("alice", h.password("alice"))
+        phone.select("INBOX", readonly=True)
+        phone.sock.settimeout(10)
 
         step(4, "The operator moves alice to server B: one LDAP change")
         ldif = h.move_ldif("alice", "B")
@@ -93,8 +99,19 @@ def main():
                                                       ferrytest.ROOT_DN))
         say(indent(ldif, "   "))
         say("   EOF")
+        t_move = time.monotonic()
         h.move_user("alice", "B")
         say("   mailHost is now %s   <- server B" % h.ldap_mailhost("alice"))
+        say("   ferry follows LDAP and closes her sessions still on A, "
+            "between two IMAP responses:")
+        try:
+            bye = phone.readline().decode(errors="replace").strip()
+        except OSError as e:
+            bye = "(nothing: %s)" % e
+        say("   alice's phone receives, %.0f ms after the change:  %s" % (
+            (time.monotonic() - t_move) * 1000, bye))
+        say("   (a mail client reconnects by itself, and lands on B)")
+        phone.shutdown()
         say("   (in real life the mail is copied first, e.g. with dsync; "
             "here both servers already have a mailbox for her)")
 
@@ -110,7 +127,8 @@ def main():
         for l in session_lines(h, "alice"):
             say("   " + l)
 
-        ok = where == "A" and where2 == "B"
+        ok = where == "A" and where2 == "B" and \
+            bye.startswith("* BYE [UNAVAILABLE]")
         step(7, "Stop everything")
     except Exception as e:  # noqa: BLE001
         say()
