@@ -41,8 +41,14 @@ username_normalize(const struct username_rules *r, const char *in,
 		buf[i] = in[i];
 		if (r->lowercase && buf[i] >= 'A' && buf[i] <= 'Z')
 			buf[i] = (char)(buf[i] - 'A' + 'a');
-		if (buf[i] == delim)
+		if (buf[i] == delim || buf[i] == '@') {
+			/* One domain only: with two, the name would choose
+			 * what the canonical "local@domain" splits into
+			 * (fuzzing: "a@b%c" gave the key "a@b@c"). */
+			if (at >= 0)
+				err = "more than one domain delimiter";
 			at = (int)i;
+		}
 	}
 	if (err != NULL)
 		goto fail;

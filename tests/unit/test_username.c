@@ -92,8 +92,8 @@ test_strip(void **state)
 	r.strip_lookup = 1;
 	r.default_domain = "example.com";
 	expect(&r, "alice", "alice", "alice");
-	/* The last delimiter separates the domain. */
-	expect(&r, "a@b@c", "a@b", "a@b");
+	/* One domain only (fuzzing): "a@b@c" used to give "a@b". */
+	expect_err(&r, "a@b@c", 5, "more than one domain delimiter");
 }
 
 static void
@@ -109,6 +109,13 @@ test_delimiters(void **state)
 	r.delimiter = '+';
 	r.strip_login = 1;
 	expect(&r, "alice+example.com", "alice@example.com", "alice");
+	/* A typed '@' is a domain delimiter too, and one is the most:
+	 * fuzzing found "@koUabg+te7" giving the key "@koUabg". */
+	expect(&r, "alice@example.com", "alice@example.com", "alice");
+	expect_err(&r, "@koUabg+te7", 11, "more than one domain delimiter");
+	r.delimiter = '%';
+	expect_err(&r, "alice@evil.com%example.com", 26,
+	    "more than one domain delimiter");
 	assert_int_equal(username_delimiter_valid('@'), 0);
 	assert_int_equal(username_delimiter_valid('%'), 0);
 	assert_int_equal(username_delimiter_valid('+'), 0);
