@@ -82,6 +82,7 @@ def close_all(conns):
 
 
 def wait_for(what, fn, timeout=5.0):
+    timeout *= ferrytest.SLOW  # longer under valgrind (FERRYD_WRAPPER)
     deadline = time.monotonic() + timeout
     while True:
         r = fn()
