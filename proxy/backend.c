@@ -18,6 +18,7 @@
 #include "lookup/mailhost.h"
 #include "proxy/backend.h"
 #include "proxy/login.h"
+#include "proxy/proto.h"
 #include "proxy/route.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
@@ -136,9 +137,11 @@ backend_start(struct session *s, const struct mailhost *mh,
 		    "cannot start backend connection", NULL);
 }
 
+static void	login_read_cb(struct bufferevent *, void *);
+static void	login_event_cb(struct bufferevent *, short, void *);
+
 void
-backend_up(struct session *s, backend_bev_read_cb *readcb,
-    backend_bev_event_cb *eventcb)
+backend_up(struct session *s)
 {
 	const struct conf_backend_defaults *bd = route_opts(s);
 
@@ -147,15 +150,14 @@ backend_up(struct session *s, backend_bev_read_cb *readcb,
 	route_connect_ok(s);
 	s->bwait = BWAIT_GREETING;
 	s->bcaps = 0;
-	bufferevent_setcb(s->backend, readcb, NULL, eventcb, s);
+	bufferevent_setcb(s->backend, login_read_cb, NULL, login_event_cb, s);
 	session_enable_rw(s->backend);
 	if (bd->tls == CONF_BTLS_IMPLICIT)
-		backend_start_tls(s, readcb, eventcb);
+		backend_start_tls(s);
 }
 
 int
-backend_start_tls(struct session *s, backend_bev_read_cb *readcb,
-    backend_bev_event_cb *eventcb)
+backend_start_tls(struct session *s)
 {
 	struct bufferevent	*bev;
 	char			 host[sizeof(s->backend_addr)], *colon;
@@ -175,7 +177,7 @@ backend_start_tls(struct session *s, backend_bev_read_cb *readcb,
 	}
 	s->backend = bev;
 	s->bwait = BWAIT_TLS;
-	bufferevent_setcb(bev, readcb, NULL, eventcb, s);
+	bufferevent_setcb(bev, login_read_cb, NULL, login_event_cb, s);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return 0;
 }
@@ -192,10 +194,12 @@ backend_send(struct session *s, enum backend_wait wait,
 	return 0;
 }
 
-void
-backend_read_lines(struct session *s, struct bufferevent *bev,
-    backend_line_cb *on_line)
+/* Lines to the protocol while the login runs; a line longer than the
+ * bound fails the login. */
+static void
+login_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct session		*s = arg;
 	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct evbuffer_ptr	 eol;
 	char			 small[1024], *line;
@@ -222,7 +226,7 @@ backend_read_lines(struct session *s, struct bufferevent *bev,
 		evbuffer_copyout(in, line, len);
 		line[len] = '\0';
 		evbuffer_drain(in, len + eol_len);
-		r = on_line(s, line, len);
+		r = s->proto->backend_line(s, line, len);
 		if (line != small)
 			free(line);
 		if (r == -1)
@@ -230,18 +234,20 @@ backend_read_lines(struct session *s, struct bufferevent *bev,
 	}
 }
 
-void
-backend_event(struct session *s, struct bufferevent *bev,
-    short what, backend_tls_up_cb *tls_up)
+/* The end of the TLS handshake, or the connection lost during the
+ * login. */
+static void
+login_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	char	why[256], msg[400];
+	struct session	*s = arg;
+	char		 why[256], msg[400];
 
 	if (s->bwait == BWAIT_TLS) {
 		if (what & BEV_EVENT_CONNECTED) {
 			log_debug("session=%llu backend TLS: %s",
 			    (unsigned long long)s->id,
 			    tls_describe(bev, why, sizeof(why)));
-			tls_up(s);
+			s->proto->backend_tls_up(s);
 			return;
 		}
 		snprintf(msg, sizeof(msg), "backend TLS with %s failed: %s",

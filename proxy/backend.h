@@ -29,40 +29,22 @@ int	backend_connect(struct session *, const struct mailhost *,
 	    uint16_t default_port, backend_connected_cb *,
 	    backend_failed_cb *);
 
-/* One line from the backend (CRLF stripped, NUL-terminated): -1 when
- * the login ended (the session may have closed). */
-typedef int	backend_line_cb(struct session *, char *line, size_t len);
-/* The TLS handshake with the backend completed. */
-typedef void	backend_tls_up_cb(struct session *);
-/* The protocol's bufferevent callbacks, which call the helpers below. */
-typedef void	backend_bev_read_cb(struct bufferevent *, void *);
-typedef void	backend_bev_event_cb(struct bufferevent *, short, void *);
-
 /* SESS_BACKEND_CONNECT: connect to mh (port, or default_port) with the
  * route's connect timeout; connected is called once it is up. */
 void	backend_start(struct session *, const struct mailhost *,
 	    uint16_t default_port, backend_connected_cb *);
 /* The connection is up: SESS_BACKEND_LOGIN with the login timeout,
  * wait for the greeting, and start TLS first on an implicit-TLS
- * route. */
-void	backend_up(struct session *, backend_bev_read_cb *,
-	    backend_bev_event_cb *);
+ * route.  Lines go to s->proto->backend_line (a line longer than the
+ * bound fails the login); a completed handshake to backend_tls_up. */
+void	backend_up(struct session *);
 /* Wrap s->backend in TLS; bwait is BWAIT_TLS until the event callback
  * sees the handshake.  -1 if the session's login failed. */
-int	backend_start_tls(struct session *, backend_bev_read_cb *,
-	    backend_bev_event_cb *);
+int	backend_start_tls(struct session *);
 /* Send cmd (may hold a secret: wiped once sent) and wait for wait.
  * -1 if the session's login failed. */
 int	backend_send(struct session *, enum backend_wait,
 	    const char *cmd);
-/* The backend's read callback: lines to on_line while the login runs;
- * a line longer than the bound fails the login. */
-void	backend_read_lines(struct session *, struct bufferevent *,
-	    backend_line_cb *on_line);
-/* The backend's event callback: the end of the TLS handshake (tls_up
- * on success), or the connection lost during the login. */
-void	backend_event(struct session *, struct bufferevent *,
-	    short what, backend_tls_up_cb *tls_up);
 /* The login failed on ferry's side of the backend (why is logged, the
  * client is told the server is unavailable).  Before the connect
  * succeeded, later logins fail fast for a while. */

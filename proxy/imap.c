@@ -231,16 +231,6 @@ imap_client_timeout(struct session *s)
 	session_close_after_flush(s, "pre-auth timeout");
 }
 
-void
-imap_client_read_waiting(struct session *s)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->client);
-
-	/* The client may pipeline, but not without bound. */
-	if (evbuffer_get_length(in) > input_max(s))
-		session_close(s, "client sent too much while waiting");
-}
-
 static int
 dispatch(struct session *s, struct imap_command *cmd)
 {
@@ -360,11 +350,13 @@ const struct proto_ops imap_proto = {
 	.start = imap_client_start,
 	.tls_done = imap_client_tls_done,
 	.read = imap_client_read,
-	.read_waiting = imap_client_read_waiting,
+	.input_max = input_max,
 	.timeout = imap_client_timeout,
 	.timer = login_timer,
 	.backend_start = imap_backend_start,
 	.backend_timeout = backend_timeout,
+	.backend_line = imap_backend_line,
+	.backend_tls_up = imap_backend_tls_up,
 	.login_failed = login_failed,
 	.answer_failure = imap_answer_failure,
 	.sasl_challenge = imap_sasl_challenge,

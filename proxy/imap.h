@@ -15,8 +15,6 @@ void	imap_client_start(struct session *);
 void	imap_client_tls_done(struct session *);
 /* Client bytes arrived in SESS_PREAUTH. */
 void	imap_client_read(struct session *);
-/* Client bytes arrived while a login is in progress. */
-void	imap_client_read_waiting(struct session *);
 /* The pre-auth inactivity timer fired. */
 void	imap_client_timeout(struct session *);
 

@@ -26,7 +26,6 @@
 #define TAG_PREFIX		IMAP_BACKEND_TAG " "
 #define PRE_TAG			"ferry0"	/* CAPABILITY, STARTTLS, ID */
 
-static void	backend_connected(struct session *);
 
 void
 imap_backend_start(struct session *s, const struct mailhost *mh)
@@ -34,7 +33,7 @@ imap_backend_start(struct session *s, const struct mailhost *mh)
 	const struct conf_backend_defaults *bd = route_opts(s);
 
 	backend_start(s, mh, (uint16_t)(bd->tls == CONF_BTLS_IMPLICIT ?
-	    bd->imaps_port : bd->imap_port), backend_connected);
+	    bd->imaps_port : bd->imap_port), backend_up);
 }
 
 /* A growing byte string for building the LOGIN command. */
@@ -306,14 +305,12 @@ advance(struct session *s)
 	return send_login(s);
 }
 
-static void	backend_login_event_cb(struct bufferevent *, short, void *);
-static void	backend_read_cb(struct bufferevent *, void *);
 
 /* Anything read in clear goes with the plain bufferevent. */
 static int
 start_tls(struct session *s)
 {
-	return backend_start_tls(s, backend_read_cb, backend_login_event_cb);
+	return backend_start_tls(s);
 }
 
 static int
@@ -373,8 +370,8 @@ on_pre(struct session *s, const char *line, size_t len)
 	}
 }
 
-static int
-on_line(struct session *s, char *line, size_t len)
+int
+imap_backend_line(struct session *s, char *line, size_t len)
 {
 	switch (s->bwait) {
 	case BWAIT_GREETING:
@@ -432,14 +429,8 @@ on_line(struct session *s, char *line, size_t len)
 	return 0;
 }
 
-static void
-backend_read_cb(struct bufferevent *bev, void *arg)
-{
-	backend_read_lines(arg, bev, on_line);
-}
-
-static void
-tls_up(struct session *s)
+void
+imap_backend_tls_up(struct session *s)
 {
 	s->bcaps = BSTEP_TLS | (s->bcaps & BSTEP_ID);
 	/* Implicit TLS: now the greeting; STARTTLS: the capabilities
@@ -448,16 +439,4 @@ tls_up(struct session *s)
 		s->bwait = BWAIT_GREETING;
 	else
 		advance(s);
-}
-
-static void
-backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	backend_event(arg, bev, what, tls_up);
-}
-
-static void
-backend_connected(struct session *s)
-{
-	backend_up(s, backend_read_cb, backend_login_event_cb);
 }

@@ -360,16 +360,6 @@ pop3_read(struct session *s)
 }
 
 static void
-pop3_read_waiting(struct session *s)
-{
-	struct evbuffer	*in = bufferevent_get_input(s->client);
-
-	/* The client may pipeline, but not without bound. */
-	if (evbuffer_get_length(in) > input_max(s))
-		session_close(s, "client sent too much while waiting");
-}
-
-static void
 pop3_timeout(struct session *s)
 {
 	if (reply(s, "-ERR Disconnected for inactivity.") == -1)
@@ -406,11 +396,13 @@ const struct proto_ops pop3_proto = {
 	.start = pop3_start,
 	.tls_done = pop3_tls_done,
 	.read = pop3_read,
-	.read_waiting = pop3_read_waiting,
+	.input_max = input_max,
 	.timeout = pop3_timeout,
 	.timer = login_timer,
 	.backend_start = pop3_backend_start,
 	.backend_timeout = backend_timeout,
+	.backend_line = pop3_backend_line,
+	.backend_tls_up = pop3_backend_tls_up,
 	.login_failed = login_failed,
 	.answer_failure = pop3_answer_failure,
 	.sasl_challenge = pop3_sasl_challenge,

@@ -31,8 +31,6 @@
 #define PCAP_MASK		0x0fff
 
 static void	backend_connected(struct session *);
-static void	backend_read_cb(struct bufferevent *, void *);
-static void	backend_login_event_cb(struct bufferevent *, short, void *);
 
 static uint16_t
 pop3_port(const struct conf_backend_defaults *bd)
@@ -211,7 +209,7 @@ start_tls(struct session *s)
 
 	/* Nothing read in clear may count as coming over TLS. */
 	evbuffer_drain(in, evbuffer_get_length(in));
-	return backend_start_tls(s, backend_read_cb, backend_login_event_cb);
+	return backend_start_tls(s);
 }
 
 static int
@@ -266,8 +264,8 @@ on_answer(struct session *s, const char *line, size_t len)
 	    strncasecmp(line + 4, " [AUTH]", 7) == 0, line);
 }
 
-static int
-on_line(struct session *s, char *line, size_t len)
+int
+pop3_backend_line(struct session *s, char *line, size_t len)
 {
 	switch (s->bwait) {
 	case BWAIT_GREETING:
@@ -321,14 +319,8 @@ on_line(struct session *s, char *line, size_t len)
 	return 0;
 }
 
-static void
-backend_read_cb(struct bufferevent *bev, void *arg)
-{
-	backend_read_lines(arg, bev, on_line);
-}
-
-static void
-tls_up(struct session *s)
+void
+pop3_backend_tls_up(struct session *s)
 {
 	s->bcaps = PSTEP_TLS | (s->bcaps & PCAP_XCLIENT);
 	/* Implicit TLS: now the greeting; STLS: CAPA again (RFC 2595
@@ -340,14 +332,8 @@ tls_up(struct session *s)
 }
 
 static void
-backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	backend_event(arg, bev, what, tls_up);
-}
-
-static void
 backend_connected(struct session *s)
 {
 	s->npieces = s->next_piece = 0;
-	backend_up(s, backend_read_cb, backend_login_event_cb);
+	backend_up(s);
 }

@@ -7,9 +7,15 @@
 #ifndef FERRY_POP3_BACKEND_H
 #define FERRY_POP3_BACKEND_H
 
+#include <stddef.h>
+
 struct session;
 struct mailhost;
 
 void	pop3_backend_start(struct session *, const struct mailhost *);
+/* proto_ops hooks: a backend line during the login (-1 once the login
+ * ended), and the end of the TLS handshake with the backend. */
+int	pop3_backend_line(struct session *, char *, size_t);
+void	pop3_backend_tls_up(struct session *);
 
 #endif

@@ -27,8 +27,9 @@ struct proto_ops {
 	void		(*tls_done)(struct session *);
 	/* Client bytes arrived in SESS_PREAUTH. */
 	void		(*read)(struct session *);
-	/* Client bytes arrived while a login is in progress. */
-	void		(*read_waiting)(struct session *);
+	/* The most a client may have buffered (pipelined) while its
+	 * login is in progress; session.c closes it beyond. */
+	size_t		(*input_max)(struct session *);
 	/* The pre-auth inactivity timer fired. */
 	void		(*timeout)(struct session *);
 	/* The timer fired in SESS_LOOKUP or SESS_AUTH_DELAY. */
@@ -38,6 +39,12 @@ struct proto_ops {
 			    const struct mailhost *);
 	/* The connect or backend-login timer fired. */
 	void		(*backend_timeout)(struct session *);
+	/* One line from the backend during the login; -1 if the login
+	 * ended (failed or succeeded) and reading must stop. */
+	int		(*backend_line)(struct session *, char *line,
+			    size_t len);
+	/* The TLS handshake with the backend completed. */
+	void		(*backend_tls_up)(struct session *);
 	/* The login failed; backend_text (may be NULL) is the backend's
 	 * own answer to pass on.  -1 if the session closed. */
 	int		(*login_failed)(struct session *, enum login_failure,

@@ -289,8 +289,10 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == SESS_PREAUTH)
 		s->proto->read(s);
-	else
-		s->proto->read_waiting(s);
+	else if (evbuffer_get_length(bufferevent_get_input(bev)) >
+	    s->proto->input_max(s))
+		/* The client may pipeline, but not without bound. */
+		session_close(s, "client sent too much while waiting");
 }
 
 static void

@@ -85,7 +85,6 @@ struct session {
 	struct mailhost		 route;
 	int			 route_cached;	/* may be stale */
 	int			 route_healed;	/* looked up again once */
-	int			 failure_is_auth; /* delayed answer kind */
 
 	/* TLS and SASL (tls.c, sasl.c). */
 	int			 implicit_tls;	/* accepted on imaps */

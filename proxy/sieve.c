@@ -311,15 +311,10 @@ sieve_read(struct session *s)
 	}
 }
 
-static void
-sieve_read_waiting(struct session *s)
+static size_t
+sieve_input_max(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->client);
-
-	/* The client may pipeline, but not without bound. */
-	if (evbuffer_get_length(in) > limits(s)->line_max * 2 +
-	    limits(s)->literal_max * 2 + 256)
-		session_close(s, "client sent too much while waiting");
+	return limits(s)->line_max * 2 + limits(s)->literal_max * 2 + 256;
 }
 
 static void
@@ -363,11 +358,13 @@ const struct proto_ops sieve_proto = {
 	.start = sieve_start,
 	.tls_done = sieve_tls_done,
 	.read = sieve_read,
-	.read_waiting = sieve_read_waiting,
+	.input_max = sieve_input_max,
 	.timeout = sieve_timeout,
 	.timer = login_timer,
 	.backend_start = sieve_backend_start,
 	.backend_timeout = backend_timeout,
+	.backend_line = sieve_backend_line,
+	.backend_tls_up = sieve_backend_tls_up,
 	.login_failed = login_failed,
 	.answer_failure = sieve_answer_failure,
 	.sasl_challenge = sieve_sasl_challenge,

@@ -23,9 +23,6 @@
 /* How far the login has come (capability bits: backend_caps.h). */
 #define SSTEP_TLS		0x1000	/* TLS is up with the backend */
 
-static void	backend_connected(struct session *);
-static void	backend_read_cb(struct bufferevent *, void *);
-static void	backend_login_event_cb(struct bufferevent *, short, void *);
 
 void
 sieve_backend_start(struct session *s, const struct mailhost *mh)
@@ -35,7 +32,7 @@ sieve_backend_start(struct session *s, const struct mailhost *mh)
 	/* A mailHost port is the IMAP port: ManageSieve has its own. */
 	m.port = 0;
 	backend_start(s, &m, (uint16_t)route_opts(s)->sieve_port,
-	    backend_connected);
+	    backend_up);
 }
 
 /* AUTHENTICATE "MECH" "base64": base64 is always a quotable string. */
@@ -96,7 +93,7 @@ start_tls(struct session *s)
 
 	/* Nothing read in clear may count as coming over TLS. */
 	evbuffer_drain(in, evbuffer_get_length(in));
-	return backend_start_tls(s, backend_read_cb, backend_login_event_cb);
+	return backend_start_tls(s);
 }
 
 /* OK, NO or BYE, followed by SP or the end of the line. */
@@ -132,8 +129,8 @@ on_answer(struct session *s, const char *line, size_t len)
 	return -1;
 }
 
-static int
-on_line(struct session *s, char *line, size_t len)
+int
+sieve_backend_line(struct session *s, char *line, size_t len)
 {
 	switch (s->bwait) {
 	case BWAIT_GREETING:
@@ -161,29 +158,11 @@ on_line(struct session *s, char *line, size_t len)
 	}
 }
 
-static void
-backend_read_cb(struct bufferevent *bev, void *arg)
-{
-	backend_read_lines(arg, bev, on_line);
-}
-
-static void
-tls_up(struct session *s)
+void
+sieve_backend_tls_up(struct session *s)
 {
 	/* Both ways the capabilities come (again) first, RFC 5804
 	 * section 2.2. */
 	s->bcaps = SSTEP_TLS;
 	s->bwait = BWAIT_CAPABILITY;
-}
-
-static void
-backend_login_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	backend_event(arg, bev, what, tls_up);
-}
-
-static void
-backend_connected(struct session *s)
-{
-	backend_up(s, backend_read_cb, backend_login_event_cb);
 }
