@@ -40,6 +40,7 @@ struct lookup_result {
 	const char		*source;	/* cache, ldap, map, default */
 	int			 cached;	/* from the cache: may be stale */
 	const char		*reason;	/* for the log, never secret */
+	int			 backend_down;	/* marked down (hub_answer) */
 };
 
 struct lookup_stats {

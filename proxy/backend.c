@@ -169,7 +169,7 @@ backend_start_tls(struct session *s)
 		*colon = '\0';
 	if ((colon = strrchr(host, ']')) != NULL)
 		*colon = '\0';
-	bev = tls_wrap_client(s->worker->tls, s->worker->base, s->backend,
+	bev = tls_wrap_client(s->tls, s->worker->base, s->backend,
 	    host, route_opts(s)->ca, route_opts(s)->verify);
 	if (bev == NULL) {
 		backend_fail(s, "backend TLS: out of memory");

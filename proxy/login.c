@@ -16,7 +16,6 @@
 #include "src/conf.h"
 #include "src/log.h"
 #include "src/metrics.h"
-#include "src/moves.h"
 #include "src/util.h"
 #include "src/worker.h"
 
@@ -54,7 +53,8 @@ login_begin(struct session *s)
 	    2 * s->conf->ldap.timeout_ms + 1000;
 	session_timer(s, ldap_ms);
 	s->wait_start_us = metrics_now_us();
-	s->lookup = lookup_start(s->worker->lookup, s->user, lookup_done, s);
+	s->lookup = worker_lookup_start(s->worker, s->user, 0, lookup_done,
+	    s);
 	if (s->lookup == NULL)
 		return login_failed(s, LOGIN_FAIL_UNAVAILABLE,
 		    "lookup: out of memory", NULL);
@@ -71,12 +71,6 @@ lookup_done(const struct lookup_result *res, void *arg)
 	    metrics_now_us() - s->wait_start_us);
 	switch (res->status) {
 	case LOOKUP_OK:
-		/* ferryctl hold: the final copy of a move is running. */
-		if (moves_held(s->worker->moves, s->user)) {
-			login_failed(s, LOGIN_FAIL_UNAVAILABLE, "user on hold",
-			    NULL);
-			break;
-		}
 		if (route_accept(s, res) == -1)
 			break;
 		s->proto->backend_start(s, &res->host);
@@ -113,7 +107,7 @@ login_failed(struct session *s, enum login_failure kind, const char *why,
 {
 	char	user[200];
 
-	lookup_cancel(&s->lookup);
+	worker_lookup_cancel(&s->lookup);
 	if (s->backend != NULL) {
 		bufferevent_free(s->backend);
 		s->backend = NULL;

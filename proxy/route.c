@@ -36,7 +36,7 @@ route_accept(struct session *s, const struct lookup_result *res)
 	if (res->host.port != 0) {
 		snprintf(addr, sizeof(addr), strchr(res->host.host, ':') ?
 		    "[%s]:%u" : "%s:%u", res->host.host, res->host.port);
-		if (lookup_backend_is_down(s->worker->lookup, addr)) {
+		if (res->backend_down) {
 			snprintf(s->backend_addr, sizeof(s->backend_addr), "%s",
 			    addr);
 			s->proto->login_failed(s, LOGIN_FAIL_UNAVAILABLE,
@@ -64,14 +64,14 @@ void
 route_connect_failed(struct session *s)
 {
 	if (s->backend_addr[0] != '\0')
-		lookup_backend_failed(s->worker->lookup, s->backend_addr,
+		worker_backend_failed(s->worker, s->backend_addr,
 		    route_opts(s)->down_time_ms);
 }
 
 void
 route_connect_ok(struct session *s)
 {
-	lookup_backend_ok(s->worker->lookup, s->backend_addr);
+	worker_backend_ok(s->worker, s->backend_addr);
 }
 
 void
@@ -131,7 +131,7 @@ route_heal(struct session *s)
 	session_set_state(s, SESS_LOOKUP);
 	session_timer(s, s->conf->ldap.connect_timeout_ms +
 	    2 * s->conf->ldap.timeout_ms + 1000);
-	s->lookup = lookup_refresh(s->worker->lookup, s->user,
+	s->lookup = worker_lookup_start(s->worker, s->user, 1,
 	    heal_lookup_done, s);
 	if (s->lookup == NULL)
 		return 0;

@@ -93,8 +93,9 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	s->worker = w;
 	s->conf = conf_ref(w->conf);
+	s->tls = tls_ref(w->tls);
 	s->peer = clients_attach(w->clients, sa);
-	s->id = w->next_session_id++;
+	s->id = worker_session_id();
 	s->state = SESS_PREAUTH;
 	s->start_ms = s->last_active_ms = now_ms();
 	sockaddr_format(sa, s->client_addr, sizeof(s->client_addr));
@@ -106,7 +107,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		if (cidr_match(&s->conf->trusted[i], sa))
 			s->trusted = 1;
 	if (s->implicit_tls)
-		s->client = tls_accept(w->tls, w->base, fd);
+		s->client = tls_accept(s->tls, w->base, fd);
 	else
 		s->client = bufferevent_socket_new(w->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
@@ -122,6 +123,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 			event_free(s->timer);
 		clients_detach(w->clients, &s->peer, now_ms());
 		conf_unref(&s->conf);
+		tls_unref(&s->tls);
 		free(s);
 		return;
 	}
@@ -416,7 +418,7 @@ session_auth_failed(struct session *s)
 {
 	const struct conf_limits *l = &s->conf->limits;
 
-	if (clients_failed(s->peer, l->client_failures, l->client_backoff_ms,
+	if (clients_failed(s->worker->clients, s->peer, l->client_failures, l->client_backoff_ms,
 	    now_ms()))
 		log_warnx("client %s: %d failed logins, refusing its "
 		    "connections for %ds", s->client_addr, l->client_failures,
@@ -445,7 +447,7 @@ session_starttls_cb(struct bufferevent *bev, void *arg)
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
-	if ((tbev = tls_wrap_server(s->worker->tls, s->worker->base,
+	if ((tbev = tls_wrap_server(s->tls, s->worker->base,
 	    bev)) == NULL) {
 		session_close(s, "STARTTLS: out of memory");
 		return;
@@ -460,7 +462,7 @@ int
 session_starttls_offered(struct session *s)
 {
 	return !s->client_tls && s->starttls != CONF_STARTTLS_OFF &&
-	    tls_server_ready(s->worker->tls);
+	    tls_server_ready(s->tls);
 }
 
 int
@@ -628,7 +630,7 @@ session_close(struct session *s, const char *reason)
 	if (s->end_reason == NULL || s->state != SESS_CLOSING)
 		s->end_reason = reason;
 	session_log_summary(s);
-	lookup_cancel(&s->lookup);
+	worker_lookup_cancel(&s->lookup);
 	evtimer_del(s->timer);
 	relay_splice_free(&s->splice);
 	if (s->backend != NULL) {
@@ -676,7 +678,7 @@ session_close_after_flush(struct session *s, const char *reason)
 {
 	if (s->closed)
 		return -1;
-	lookup_cancel(&s->lookup);
+	worker_lookup_cancel(&s->lookup);
 	if (s->backend != NULL) {
 		bufferevent_free(s->backend);
 		s->backend = NULL;
@@ -708,5 +710,8 @@ session_free(struct session *s)
 	free(s->client_id);
 	event_free(s->timer);
 	conf_unref(&s->conf);
+	/* After the bufferevents (session_close): an old set's SNI
+	 * callback must not outlive it. */
+	tls_unref(&s->tls);
 	free(s);
 }

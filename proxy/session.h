@@ -25,8 +25,9 @@ struct conf;
 struct conf_backend;
 struct conf_listen;
 struct event;
-struct lookup_req;
+struct worker_lookup;
 struct proto_ops;
+struct tls;
 struct worker;
 
 enum session_state {
@@ -58,6 +59,7 @@ struct session {
 	TAILQ_ENTRY(session)	 entry;
 	struct worker		*worker;
 	struct conf		*conf;		/* snapshot, kept across reloads */
+	struct tls		*tls;		/* the same: a reference */
 	struct client_addr	*peer;		/* per-address limits */
 	uint64_t		 id;
 	enum session_state	 state;
@@ -77,7 +79,7 @@ struct session {
 	int			 bad_commands;
 	char			*user;
 	char			*password;	/* secret: wiped when done */
-	struct lookup_req	*lookup;
+	struct worker_lookup	*lookup;
 
 	/* The lookup's answer (route.c). */
 	char			*backend_user;	/* NULL: user */

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct tls_ca {
 };
 
 struct tls {
+	atomic_uint	 refs;		/* server's, and one per session */
 	SSL_CTX		*server;	/* default certificate; NULL: none */
 	struct tls_sni	*sni;
 	size_t		 nsni;
@@ -61,6 +63,9 @@ ssl_errstr(char *buf, size_t len)
 		ERR_error_string_n(last, buf, len);
 	return buf;
 }
+
+/* struct tls allocated and not yet freed, for the metrics. */
+static atomic_uint tls_nlive;
 
 static int
 sni_cb(SSL *ssl, int *alert, void *arg)
@@ -242,6 +247,8 @@ tls_new(const struct conf *conf, char *err, size_t errlen)
 	if (check_listeners(conf, err, errlen) == -1)
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
+	atomic_init(&t->refs, 1);
+	atomic_fetch_add_explicit(&tls_nlive, 1, memory_order_relaxed);
 	if ((t->client = client_ctx(conf, conf->backend.ca, "backend-defaults",
 	    err, errlen)) == NULL || backend_cas(t, conf, err, errlen) == -1)
 		goto fail;
@@ -262,18 +269,23 @@ tls_new(const struct conf *conf, char *err, size_t errlen)
 	SSL_CTX_set_tlsext_servername_arg(t->server, t);
 	return t;
 fail:
-	tls_free(&t);
+	tls_unref(&t);
 	return NULL;
 }
 
-void
-tls_free(struct tls **tp)
+struct tls *
+tls_ref(struct tls *t)
 {
-	struct tls	*t = *tp;
-	size_t		 i;
+	/* The caller holds a reference already: no ordering needed. */
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
 
-	if (t == NULL)
-		return;
+static void
+tls_free(struct tls *t)
+{
+	size_t	i;
+
 	for (i = 0; i < t->nsni; i++) {
 		free(t->sni[i].name);
 		SSL_CTX_free(t->sni[i].ctx);
@@ -287,7 +299,27 @@ tls_free(struct tls **tp)
 	}
 	free(t->cas);
 	free(t);
+	atomic_fetch_sub_explicit(&tls_nlive, 1, memory_order_relaxed);
+}
+
+void
+tls_unref(struct tls **tp)
+{
+	struct tls	*t = *tp;
+
+	if (t == NULL)
+		return;
 	*tp = NULL;
+	/* Release: this thread's use of t happens before the free;
+	 * acquire: the thread that frees sees every other's use. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		tls_free(t);
+}
+
+unsigned int
+tls_live(void)
+{
+	return atomic_load_explicit(&tls_nlive, memory_order_relaxed);
 }
 
 int

@@ -8,8 +8,14 @@
  * name or address checked, on by default.
  *
  * tls_new() reads every certificate and key, so it runs before
- * privileges are dropped (and for ferryd -t).  The struct tls is owned by
- * main and outlives every worker that uses it.
+ * privileges are dropped (and for ferryd -t).
+ *
+ * A struct tls is reference counted (atomically: sessions on any worker
+ * thread): main holds one on the current set, and every session holds
+ * one from accept to close, for its client handshake (implicit TLS or a
+ * later STARTTLS, SNI included) and its backend's.  A reload replaces
+ * main's set and drops main's reference; the old set is freed when its
+ * last session ends.
  */
 #ifndef FERRY_TLS_H
 #define FERRY_TLS_H
@@ -21,8 +27,15 @@ struct conf;
 struct event_base;
 struct tls;
 
+/* A new set holding one reference (the caller's). */
 struct tls	*tls_new(const struct conf *, char *err, size_t errlen);
-void		 tls_free(struct tls **);
+/* Another reference to t; returns t. */
+struct tls	*tls_ref(struct tls *);
+/* Drop the reference *tp (NULL: nothing), free the set with the last
+ * one, and set *tp to NULL. */
+void		 tls_unref(struct tls **);
+/* How many sets exist now: 1, plus old ones kept by open sessions. */
+unsigned int	 tls_live(void);
 /* 1 if the server side has a certificate (STARTTLS can be offered). */
 int		 tls_server_ready(const struct tls *);
 

@@ -4,6 +4,7 @@
 #include <sys/queue.h>
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,11 @@ struct client_addr {
 
 LIST_HEAD(client_bucket, client_addr);
 
+/* One table for all workers: a connection is checked against every
+ * session of its address, whichever worker holds them.  Each call is a
+ * few list steps under the lock. */
 struct clients {
+	pthread_mutex_t		 lock;
 	struct client_bucket	 buckets[CLIENTS_BUCKETS];
 	size_t			 n;
 };
@@ -112,6 +117,7 @@ clients_new(void)
 		return NULL;
 	for (i = 0; i < CLIENTS_BUCKETS; i++)
 		LIST_INIT(&cs->buckets[i]);
+	pthread_mutex_init(&cs->lock, NULL);
 	return cs;
 }
 
@@ -127,6 +133,7 @@ clients_free(struct clients **csp)
 	for (i = 0; i < CLIENTS_BUCKETS; i++)
 		while ((c = LIST_FIRST(&cs->buckets[i])) != NULL)
 			forget(cs, c);
+	pthread_mutex_destroy(&cs->lock);
 	free(cs);
 	*csp = NULL;
 }
@@ -137,16 +144,19 @@ clients_check(struct clients *cs, const struct sockaddr *sa, int per_client,
 {
 	unsigned char		 key[17];
 	struct client_addr	*c;
+	enum clients_verdict	 v = CLIENTS_OK;
 
 	if (make_key(sa, key) == -1)
 		return CLIENTS_OK;
+	pthread_mutex_lock(&cs->lock);
 	if ((c = find(cs, key, hash_key(key), now)) == NULL)
-		return CLIENTS_OK;
-	if (c->blocked_until_ms > now)
-		return CLIENTS_BACKOFF;
-	if (c->nsessions >= per_client)
-		return CLIENTS_TOO_MANY;
-	return CLIENTS_OK;
+		v = CLIENTS_OK;
+	else if (c->blocked_until_ms > now)
+		v = CLIENTS_BACKOFF;
+	else if (c->nsessions >= per_client)
+		v = CLIENTS_TOO_MANY;
+	pthread_mutex_unlock(&cs->lock);
+	return v;
 }
 
 struct client_addr *
@@ -159,15 +169,17 @@ clients_attach(struct clients *cs, const struct sockaddr *sa)
 	if (make_key(sa, key) == -1)
 		return NULL;
 	b = hash_key(key);
-	if ((c = find(cs, key, b, 0)) == NULL) {
-		if ((c = calloc(1, sizeof(*c))) == NULL)
-			return NULL;
+	pthread_mutex_lock(&cs->lock);
+	if ((c = find(cs, key, b, 0)) == NULL &&
+	    (c = calloc(1, sizeof(*c))) != NULL) {
 		memcpy(c->key, key, sizeof(c->key));
 		c->bucket = b;
 		LIST_INSERT_HEAD(&cs->buckets[b], c, entry);
 		cs->n++;
 	}
-	c->nsessions++;
+	if (c != NULL)
+		c->nsessions++;
+	pthread_mutex_unlock(&cs->lock);
 	return c;
 }
 
@@ -179,16 +191,16 @@ clients_detach(struct clients *cs, struct client_addr **cp, uint64_t now)
 	if (c == NULL)
 		return;
 	*cp = NULL;
+	pthread_mutex_lock(&cs->lock);
 	c->nsessions--;
 	if (forgettable(c, now))
 		forget(cs, c);
+	pthread_mutex_unlock(&cs->lock);
 }
 
-int
-clients_failed(struct client_addr *c, int max, int backoff_ms, uint64_t now)
+static int
+failed_locked(struct client_addr *c, int max, int backoff_ms, uint64_t now)
 {
-	if (c == NULL)
-		return 0;
 	/* Failures far apart are not a guessing run: start counting anew. */
 	if (c->failures > 0 && c->last_failure_ms + (uint64_t)backoff_ms <=
 	    now)
@@ -203,6 +215,20 @@ clients_failed(struct client_addr *c, int max, int backoff_ms, uint64_t now)
 	return 1;
 }
 
+int
+clients_failed(struct clients *cs, struct client_addr *c, int max,
+    int backoff_ms, uint64_t now)
+{
+	int	r;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&cs->lock);
+	r = failed_locked(c, max, backoff_ms, now);
+	pthread_mutex_unlock(&cs->lock);
+	return r;
+}
+
 void
 clients_stats(struct clients *cs, uint64_t now, size_t *tracked,
     size_t *blocked)
@@ -210,10 +236,12 @@ clients_stats(struct clients *cs, uint64_t now, size_t *tracked,
 	struct client_addr	*c;
 	size_t			 i;
 
+	pthread_mutex_lock(&cs->lock);
 	*tracked = cs->n;
 	*blocked = 0;
 	for (i = 0; i < CLIENTS_BUCKETS; i++)
 		LIST_FOREACH(c, &cs->buckets[i], entry)
 			if (c->blocked_until_ms > now)
 				(*blocked)++;
+	pthread_mutex_unlock(&cs->lock);
 }

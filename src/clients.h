@@ -4,7 +4,8 @@
  * fails too often is refused for a while (a back-off), so a password
  * guesser cannot simply reconnect after each "* BYE".
  *
- * Pure apart from allocation: time is passed in.  The port is ignored,
+ * Pure apart from allocation and a lock (workers share one table):
+ * time is passed in.  The port is ignored,
  * IPv4-mapped IPv6 addresses count as IPv4.
  */
 #ifndef FERRY_CLIENTS_H
@@ -35,8 +36,8 @@ void		 clients_detach(struct clients *, struct client_addr **,
 		    uint64_t now_ms);
 /* A failed login.  After max failures within backoff_ms of each other,
  * the address is refused for backoff_ms.  Returns 1 when that starts. */
-int		 clients_failed(struct client_addr *, int max, int backoff_ms,
-		    uint64_t now_ms);
+int		 clients_failed(struct clients *, struct client_addr *,
+		    int max, int backoff_ms, uint64_t now_ms);
 /* Addresses tracked, and of them refused right now. */
 void		 clients_stats(struct clients *, uint64_t now_ms,
 		    size_t *tracked, size_t *blocked);

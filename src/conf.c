@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +360,21 @@ set_int(struct parser *p, const struct kw *kw, char **v, int n, int line)
 	}
 	*(int *)field(p, kw) = (int)val;
 	return 0;
+}
+
+/* workers auto | 1..CONF_WORKERS_MAX */
+static int
+set_workers(struct parser *p, const struct kw *kw, char **v, int n, int line)
+{
+	static const struct kw	 k = { .name = "workers", .min = 1,
+				    .max = CONF_WORKERS_MAX,
+				    .off = offsetof(struct conf, workers) };
+
+	if (strcmp(v[0], "auto") == 0) {
+		p->c->workers = 0;
+		return 0;
+	}
+	return set_int(p, &k, v, n, line);
 }
 
 static int
@@ -1153,6 +1169,7 @@ static const struct kw top_kws[] = {
 	    offsetof(struct conf, group) },
 	{ .name = "pid-file", .nargs = 1, .set = set_str, .off =
 	    offsetof(struct conf, pid_file) },
+	{ .name = "workers", .nargs = 1, .set = set_workers },
 	{ .name = "listen", .nargs = 3, .flags = KW_REPEAT | KW_OPTLAST,
 	    .set = set_listen },
 	{ .name = "trusted-networks", .nargs = KW_LIST, .flags = KW_REPEAT,
@@ -1649,8 +1666,19 @@ conf_free(struct conf **cp)
 struct conf *
 conf_ref(struct conf *c)
 {
-	c->refs++;
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 	return c;
+}
+
+int
+conf_workers(const struct conf *c)
+{
+	long	n;
+
+	if (c->workers > 0)
+		return c->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (int)n;
 }
 
 void
@@ -1658,7 +1686,9 @@ conf_unref(struct conf **cp)
 {
 	if (*cp == NULL)
 		return;
-	if (--(*cp)->refs <= 0)
+	/* The last reference may be dropped on any worker thread. */
+	if (atomic_fetch_sub_explicit(&(*cp)->refs, 1,
+	    memory_order_acq_rel) == 1)
 		conf_free(cp);
 	*cp = NULL;
 }

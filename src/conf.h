@@ -201,7 +201,9 @@ struct conf {
 	size_t			 ntrusted;
 	struct conf_control	 control;
 	struct conf_metrics	 metrics;
-	int			 refs;		/* see conf_ref() */
+	int			 workers;	/* 0: one per core */
+	/* Sessions on every worker hold references: see conf_ref(). */
+	_Atomic int		 refs;
 };
 
 /* Parse text (name is used in error messages).  NULL on error. */
@@ -213,6 +215,9 @@ void		 conf_free(struct conf **);
 /* A conf starts with one reference; sessions that must keep their
  * snapshot across a reload take one more.  Single-threaded for now. */
 struct conf	*conf_ref(struct conf *);
+/* workers, with auto resolved to the number of online cores. */
+#define CONF_WORKERS_MAX	64
+int		 conf_workers(const struct conf *);
 void		 conf_unref(struct conf **);
 const char	*conf_proto_name(enum conf_proto);
 /* The backend called name (or with that address), or NULL. */

@@ -21,6 +21,7 @@
 #include "lookup/lookup.h"
 #include "src/clients.h"
 #include "src/conf.h"
+#include "src/hub.h"
 #include "src/control.h"
 #include "src/control_proto.h"
 #include "src/log.h"
@@ -53,6 +54,8 @@ struct control_conn {
 	struct bufferevent	*bev;
 	uid_t			 uid;
 	struct lookup_req	*lookup;	/* `lookup USER` running */
+	struct task		*task;		/* asking the workers */
+	enum control_verb	 verb;		/* of the task */
 	char			 user[CONTROL_ARG_MAX + 1];
 };
 
@@ -62,6 +65,7 @@ static void
 conn_free(struct control_conn *cc)
 {
 	lookup_cancel(&cc->lookup);
+	task_abandon(cc->task);
 	TAILQ_REMOVE(&cc->ctl->conns, cc, entry);
 	bufferevent_free(cc->bev);
 	free(cc);
@@ -101,10 +105,10 @@ conn_answer(struct control_conn *cc, struct ctlbuf *b, const char *fmt, ...)
 }
 
 static void
-verb_status(struct control_conn *cc, struct ctlbuf *b)
+verb_status(struct control_conn *cc, const struct sessions_tally *t,
+    struct ctlbuf *b)
 {
 	struct server		*srv = cc->ctl->srv;
-	struct worker		*w = srv->worker;
 	struct conf		*conf = srv->conf;
 	struct lookup_stats	 ls;
 	size_t			 i, tracked, blocked;
@@ -121,8 +125,8 @@ verb_status(struct control_conn *cc, struct ctlbuf *b)
 		ctlbuf_str(b, "address", conf->listens[i].address);
 		ctlbuf_printf(b, "\n");
 	}
-	sessions_status(w, b);
-	lookup_get_stats(w->lookup, &ls);
+	sessions_status(t, b);
+	lookup_get_stats(srv->hub->lookup, &ls);
 	ctlbuf_printf(b, "* ldap");
 	ctlbuf_str(b, "state", ls.ldap_state);
 	ctlbuf_str(b, "uri", ls.ldap_uri);
@@ -137,14 +141,14 @@ verb_status(struct control_conn *cc, struct ctlbuf *b)
 	ctlbuf_num(b, "coalesced", ls.coalesced);
 	ctlbuf_num(b, "refused", ls.refused);
 	ctlbuf_printf(b, "\n* logins");
-	ctlbuf_num(b, "ok", w->counters.logins_ok);
-	ctlbuf_num(b, "failed", w->counters.logins_failed);
-	ctlbuf_num(b, "unavailable", w->counters.logins_unavailable);
+	ctlbuf_num(b, "ok", t->m.logins_ok);
+	ctlbuf_num(b, "failed", t->m.logins_failed);
+	ctlbuf_num(b, "unavailable", t->m.logins_unavailable);
 	ctlbuf_printf(b, "\n* refused");
-	ctlbuf_num(b, "sessions", w->counters.sessions_refused);
-	ctlbuf_num(b, "per_client", w->counters.refused_per_client);
-	ctlbuf_num(b, "backoff", w->counters.refused_backoff);
-	clients_stats(w->clients, now_ms(), &tracked, &blocked);
+	ctlbuf_num(b, "sessions", t->m.refused_total);
+	ctlbuf_num(b, "per_client", t->m.refused_per_client);
+	ctlbuf_num(b, "backoff", t->m.refused_backoff);
+	clients_stats(srv->hub->clients, now_ms(), &tracked, &blocked);
 	ctlbuf_printf(b, "\n* clients");
 	ctlbuf_num(b, "tracked", tracked);
 	ctlbuf_num(b, "blocked", blocked);
@@ -199,7 +203,7 @@ static void
 verb_lookup(struct control_conn *cc, const char *user)
 {
 	snprintf(cc->user, sizeof(cc->user), "%s", user);
-	cc->lookup = lookup_start(cc->ctl->srv->worker->lookup, user,
+	cc->lookup = lookup_start(cc->ctl->srv->hub->lookup, user,
 	    lookup_done, cc);
 	if (cc->lookup == NULL) {
 		conn_answer(cc, NULL, "error out of memory");
@@ -210,11 +214,14 @@ verb_lookup(struct control_conn *cc, const char *user)
 }
 
 static void
-verb_metrics(struct control_conn *cc, struct ctlbuf *b)
+verb_metrics(struct control_conn *cc, const struct sessions_tally *t,
+    struct ctlbuf *b)
 {
-	char	*text, *line, *save = NULL;
+	struct metrics_snapshot	 m;
+	char			*text, *line, *save = NULL;
 
-	if ((text = server_metrics(cc->ctl->srv)) == NULL) {
+	server_snapshot(cc->ctl->srv, t, &m);
+	if ((text = metrics_render(&m)) == NULL) {
 		conn_answer(cc, b, "error out of memory");
 		return;
 	}
@@ -230,7 +237,7 @@ static void
 verb_moves(struct control_conn *cc, struct ctlbuf *b,
     const struct control_req *req)
 {
-	struct moves		*m = cc->ctl->srv->worker->moves;
+	struct moves		*m = cc->ctl->srv->hub->moves;
 	const struct move_event	*e;
 	const char		*user;
 	char			*end;
@@ -294,11 +301,92 @@ verb_moves(struct control_conn *cc, struct ctlbuf *b,
 	}
 }
 
+/* On each worker, for status and metrics. */
+static void
+tally_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	sessions_tally(w, &p->tally);
+}
+
+/* params: the user, or NULL for all. */
+static void
+list_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	p->count = sessions_list(w, t->params, &p->buf);
+}
+
+static void
+kick_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	p->count = sessions_kick(w, t->params);
+}
+
+/* Every worker has answered: the reply, then the next request. */
+static void
+task_done(struct task *t, void *arg)
+{
+	struct control_conn	*cc = arg;
+	struct ctlbuf		 b = { 0 };
+	const char		*user = t->params;
+	size_t			 i, n = 0;
+
+	cc->task = NULL;
+	for (i = 0; i < t->nparts; i++) {
+		n += t->parts[i].count;
+		if (t->parts[i].buf.oom)
+			b.oom = 1;
+		else if (t->parts[i].buf.len > 0)
+			ctlbuf_printf(&b, "%.*s", (int)t->parts[i].buf.len,
+			    t->parts[i].buf.data);
+	}
+	switch (cc->verb) {
+	case CTL_STATUS:
+		task_merge_tallies(t);
+		verb_status(cc, &t->parts[0].tally, &b);
+		break;
+	case CTL_METRICS:
+		task_merge_tallies(t);
+		verb_metrics(cc, &t->parts[0].tally, &b);
+		break;
+	case CTL_SESSIONS:
+		conn_answer(cc, &b, "ok %zu session%s", n, n == 1 ? "" : "s");
+		break;
+	case CTL_KICK:
+		ctlbuf_printf(&b, "* kick");
+		ctlbuf_str(&b, "user", user);
+		ctlbuf_num(&b, "sessions", n);
+		ctlbuf_printf(&b, "\n");
+		conn_answer(cc, &b, "ok kicked %zu session%s of %s", n,
+		    n == 1 ? "" : "s", user);
+		break;
+	default:
+		ctlbuf_free(&b);
+		break;
+	}
+	bufferevent_enable(cc->bev, EV_READ);
+	conn_read_cb(cc->bev, cc);
+}
+
+/* Ask every worker; one request at a time per connection. */
+static void
+ask_workers(struct control_conn *cc, const struct control_req *req,
+    task_fn *fn, int with_user)
+{
+	char	*user = NULL;
+
+	if (with_user && req->has_arg && (user = strdup(req->arg)) == NULL) {
+		conn_answer(cc, NULL, "error out of memory");
+		return;
+	}
+	cc->verb = req->verb;
+	cc->task = hub_task(cc->ctl->srv->hub, fn, user, free, task_done, cc);
+	bufferevent_disable(cc->bev, EV_READ);
+}
+
 static void
 conn_request(struct control_conn *cc, const char *line, size_t len)
 {
 	struct server		*srv = cc->ctl->srv;
-	struct worker		*w = srv->worker;
 	struct control_req	 req;
 	struct ctlbuf		 b = { 0 };
 	const char		*errstr;
@@ -315,26 +403,20 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 	    control_verb_name(req.verb), req.has_arg ? " " : "", arg);
 	switch (req.verb) {
 	case CTL_STATUS:
-		verb_status(cc, &b);
+		ask_workers(cc, &req, tally_task, 0);
 		break;
 	case CTL_SESSIONS:
-		n = sessions_list(w, req.has_arg ? req.arg : NULL, &b);
-		conn_answer(cc, &b, "ok %zu session%s", n, n == 1 ? "" : "s");
+		ask_workers(cc, &req, list_task, 1);
 		break;
 	case CTL_LOOKUP:
 		verb_lookup(cc, req.arg);
 		break;
 	case CTL_KICK:
-		n = sessions_kick(w, req.arg);
-		ctlbuf_printf(&b, "* kick");
-		ctlbuf_str(&b, "user", req.arg);
-		ctlbuf_num(&b, "sessions", n);
-		ctlbuf_printf(&b, "\n");
-		conn_answer(cc, &b, "ok kicked %zu session%s of %s", n,
-		    n == 1 ? "" : "s", req.arg);
+		ask_workers(cc, &req, kick_task, 1);
 		break;
 	case CTL_FLUSH:
-		n = lookup_flush(w->lookup, req.has_arg ? req.arg : NULL);
+		n = lookup_flush(srv->hub->lookup, req.has_arg ? req.arg :
+		    NULL);
 		ctlbuf_printf(&b, "* flush");
 		if (req.has_arg)
 			ctlbuf_str(&b, "user", req.arg);
@@ -350,7 +432,7 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 			conn_answer(cc, NULL, "ok configuration reloaded");
 		break;
 	case CTL_METRICS:
-		verb_metrics(cc, &b);
+		ask_workers(cc, &req, tally_task, 0);
 		break;
 	case CTL_HOLD:
 	case CTL_RELEASE:
@@ -370,7 +452,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	char			*line;
 	size_t			 len;
 
-	while (cc->lookup == NULL) {
+	while (cc->lookup == NULL && cc->task == NULL) {
 		line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 		if (line == NULL) {
 			if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {
@@ -430,7 +512,7 @@ control_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 		return;
 	}
 	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
-	    (cc->bev = bufferevent_socket_new(ctl->srv->worker->base, fd,
+	    (cc->bev = bufferevent_socket_new(ctl->srv->hub->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("control: out of memory");
 		free(cc);
@@ -503,7 +585,7 @@ control_new(struct server *srv, uid_t owner, gid_t gid, char *err,
 	ctl->gid = gid;
 	ctl->path = xstrdup(cfg->socket);
 	TAILQ_INIT(&ctl->conns);
-	ctl->ev = event_new(srv->worker->base, fd, EV_READ | EV_PERSIST,
+	ctl->ev = event_new(srv->hub->base, fd, EV_READ | EV_PERSIST,
 	    control_accept_cb, ctl);
 	if (ctl->ev == NULL)
 		fatalx("control: event_new failed");

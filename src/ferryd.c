@@ -17,12 +17,17 @@
 #include <event2/event.h>
 
 #include "proxy/tls.h"
+#include "lookup/lookup.h"
+#include "src/clients.h"
 #include "src/conf.h"
+#include "src/hub.h"
 #include "src/listener.h"
 #include "src/log.h"
+#include "src/moves.h"
 #include "src/privdrop.h"
 #include "src/server.h"
 #include "src/worker.h"
+#include "src/xmalloc.h"
 
 #define DEFAULT_CONF	SYSCONFDIR "/ferry/ferry.conf"
 
@@ -94,11 +99,14 @@ main(int argc, char *argv[])
 	const char		*path = DEFAULT_CONF;
 	char			 err[CONF_ERR_MAX];
 	struct conf		*conf;
-	struct listener_set	*listeners;
-	struct worker		*w;
+	struct listener_set	*listeners[CONF_WORKERS_MAX];
+	struct event_base	*base;
+	struct clients		*clients;
+	struct hub		*hub;
 	struct tls		*tls;
 	struct server		*srv;
 	int			 ch, foreground = 0, verbose = 0, check = 0;
+	int			 i, nworkers;
 
 	while ((ch = getopt(argc, argv, "c:ftv")) != -1) {
 		switch (ch) {
@@ -133,20 +141,25 @@ main(int argc, char *argv[])
 	}
 	if (check) {
 		printf("%s: configuration OK\n", path);
-		tls_free(&tls);
+		tls_unref(&tls);
 		conf_free(&conf);
 		return 0;
 	}
 	log_init(1, verbose);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(conf);
-	if (privdrop_check(conf, err, sizeof(err)) == -1 ||
-	    (listeners = listener_bind(conf, err, sizeof(err))) == NULL) {
+	/* Each worker its own sockets (SO_REUSEPORT). */
+	nworkers = conf_workers(conf);
+	if (privdrop_check(conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ferryd: %s\n", err);
-		tls_free(&tls);
-		conf_free(&conf);
 		return 1;
 	}
+	for (i = 0; i < nworkers; i++)
+		if ((listeners[i] = listener_bind(conf, err, sizeof(err))) ==
+		    NULL) {
+			fprintf(stderr, "ferryd: %s\n", err);
+			return 1;
+		}
 	if (!foreground) {
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
@@ -154,19 +167,34 @@ main(int argc, char *argv[])
 	}
 	write_pid_file(conf);
 
-	w = worker_new(conf);
-	w->tls = tls;
+	/* The main loop: signals, control, the lookup service; with one
+	 * worker, the worker too. */
+	base = worker_new_base();
+	if ((clients = clients_new()) == NULL)
+		fatalx("out of memory");
+	hub = hub_new(base, clients);
+	hub->lookup = lookup_new(base, hub->dns, conf);
+	hub->moves = moves_new(hub, conf);
+	hub->nworkers = (size_t)nworkers;
+	hub->workers = xcalloc(hub->nworkers, sizeof(*hub->workers));
+	for (i = 0; i < nworkers; i++)
+		hub->workers[i] = worker_new(hub, (size_t)i, conf, tls,
+		    listeners[i], nworkers == 1);
 	/* The control socket and metrics endpoint are bound as root too. */
-	srv = server_new(path, conf, w, listeners, tls);
+	srv = server_new(path, conf, hub, tls);
+	/* Before the threads start: capabilities are per thread. */
 	if (privdrop(conf, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	server_start(srv);
+	log_info("%d worker%s%s", nworkers, nworkers == 1 ? "" : "s",
+	    nworkers == 1 ? ", on the main thread" : ", one thread each");
 	log_info("ferryd %s started", PACKAGE_VERSION);
 
-	event_base_dispatch(w->base);
+	event_base_dispatch(base);
 
 	/* Closes the sessions left, frees the worker, tls and conf. */
 	server_free(&srv);
+	event_base_free(base);
 	log_info("ferryd stopped");
 	return 0;
 }

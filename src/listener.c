@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,20 @@ struct listener {
 	struct event		*ev;
 	struct event		*pause;
 	struct worker		*worker;
-	uint64_t		 paused_log_ms;	/* last "pausing" line */
 };
+
+/* The last "pausing" line of any listener on any worker: descriptors
+ * run out for the whole process, one line says so. */
+static _Atomic uint64_t	paused_log_ms;
+
+static int
+pause_log_due(void)
+{
+	uint64_t	last = atomic_load(&paused_log_ms), now = now_ms();
+
+	return (last == 0 || now - last >= PAUSE_LOG_MS) &&
+	    atomic_compare_exchange_strong(&paused_log_ms, &last, now);
+}
 
 struct listener_set {
 	struct listener	*l;
@@ -47,6 +60,7 @@ listener_socket(const struct conf *conf, const struct conf_listen *cl,
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1 ||
 	    bind(fd, (const struct sockaddr *)&cl->ss, cl->sslen) == -1 ||
 	    listen(fd, 1024) == -1) {
 		snprintf(err, errlen, "%s:%d: listen %s %s: %s",
@@ -62,12 +76,12 @@ listener_socket(const struct conf *conf, const struct conf_listen *cl,
 struct listener_set *
 listener_bind(const struct conf *conf, char *err, size_t errlen)
 {
-	return listener_rebind(NULL, conf, err, errlen);
+	return listener_prepare(NULL, conf, err, errlen);
 }
 
 /* The old socket bound to cl's address, if any. */
 static struct listener *
-listener_find(struct listener_set *old, const struct conf_listen *cl)
+listener_find(const struct listener_set *old, const struct conf_listen *cl)
 {
 	size_t	i;
 
@@ -79,11 +93,10 @@ listener_find(struct listener_set *old, const struct conf_listen *cl)
 }
 
 struct listener_set *
-listener_rebind(struct listener_set *old, const struct conf *conf,
+listener_prepare(const struct listener_set *old, const struct conf *conf,
     char *err, size_t errlen)
 {
 	struct listener_set	*set;
-	struct listener		*l;
 	size_t			 i;
 
 	set = xcalloc(1, sizeof(*set));
@@ -101,16 +114,23 @@ listener_rebind(struct listener_set *old, const struct conf *conf,
 			return NULL;
 		}
 	}
-	/* Nothing can fail now: take the unchanged sockets over. */
-	for (i = 0; i < conf->nlistens; i++) {
-		if (set->l[i].fd != -1)
+	set->n = conf->nlistens;
+	return set;
+}
+
+void
+listener_adopt(struct listener_set *set, struct listener_set *old)
+{
+	struct listener	*l;
+	size_t		 i;
+
+	for (i = 0; i < set->n; i++) {
+		if (set->l[i].fd != -1 ||
+		    (l = listener_find(old, set->l[i].cl)) == NULL)
 			continue;
-		l = listener_find(old, set->l[i].cl);
 		set->l[i].fd = l->fd;
 		l->fd = -1;
 	}
-	set->n = conf->nlistens;
-	return set;
 }
 
 static void	listener_accept_cb(evutil_socket_t, short, void *);
@@ -197,12 +217,9 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 			if (errno == EMFILE || errno == ENFILE) {
 				/* Descriptors short: a limit flapping at
 				 * every close must not flood the log. */
-				if (l->paused_log_ms == 0 || now_ms() -
-				    l->paused_log_ms >= PAUSE_LOG_MS) {
+				if (pause_log_due())
 					log_warn("accept on %s: pausing",
 					    l->cl->address);
-					l->paused_log_ms = now_ms();
-				}
 				event_del(l->ev);
 				evtimer_add(l->pause, &tv);
 			} else if (errno != EAGAIN && errno != EINTR &&
@@ -225,6 +242,9 @@ listener_start(struct listener_set *set, struct worker *w)
 	for (i = 0; i < set->n; i++) {
 		struct listener *l = &set->l[i];
 
+		/* Adopted by a later reload before this one started. */
+		if (l->fd == -1)
+			continue;
 		l->worker = w;
 		l->ev = event_new(w->base, l->fd, EV_READ | EV_PERSIST,
 		    listener_accept_cb, l);

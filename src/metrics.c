@@ -154,6 +154,9 @@ metrics_render(const struct metrics_snapshot *s)
 	    s->reloads);
 	counter(f, "ferry_reload_failures_total", "Configuration reloads "
 	    "refused.", s->reload_failures);
+	gauge(f, "ferry_tls_context_sets", "TLS certificate and CA sets in "
+	    "memory: the current one, and older ones that sessions begun "
+	    "before a reload still use.", s->tls_sets);
 	histogram(f, "ferry_lookup_duration_seconds", "Time from a login "
 	    "to the answer where the user lives (cache or LDAP).",
 	    &s->lookup_latency);

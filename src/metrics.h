@@ -53,6 +53,7 @@ struct metrics_snapshot {
 	int		 ldap_up;		/* -1: not known */
 	uint64_t	 reloads;
 	uint64_t	 reload_failures;
+	uint64_t	 tls_sets;		/* current, and kept by sessions */
 	struct histogram lookup_latency;
 	struct histogram connect_latency;
 };

@@ -11,7 +11,9 @@
 
 #include "lookup/lookup.h"
 #include "lookup/sync.h"
+#include "lookup/userkeys.h"
 #include "src/conf.h"
+#include "src/hub.h"
 #include "src/log.h"
 #include "src/moves.h"
 #include "src/util.h"
@@ -27,18 +29,76 @@ struct hold {
 TAILQ_HEAD(hold_list, hold);
 
 struct moves {
-	struct worker		*w;
+	struct hub		*hub;
 	struct conf		*conf;		/* the follower's */
 	struct sync		*sync;
 	struct move_event	 ring[MOVES_KEEP];
 	size_t			 first, count;
 	struct hold_list	 holds;
+	uint64_t		 serial;	/* of the last change */
 };
 
-static int
-change_match(const char *login, void *arg)
+/* What the workers need of a change, copied: it lives only during the
+ * follower's callback, and the workers answer later. */
+struct move_kick {
+	struct moves	*m;
+	uint64_t	 serial;
+	char		**keys;		/* as sync_change keys */
+	size_t		 nkeys;
+	char		*new_host;
+	int		 grace_ms;
+	char		 line[1024];	/* the log line, without the count */
+};
+
+static void
+move_kick_free(void *arg)
 {
-	return sync_change_matches(arg, login);
+	struct move_kick	*k = arg;
+	size_t			 i;
+
+	for (i = 0; i < k->nkeys; i++)
+		free(k->keys[i]);
+	free(k->keys);
+	free(k->new_host);
+	free(k);
+}
+
+static int
+kick_match(const char *login, void *arg)
+{
+	const struct move_kick	*k = arg;
+	size_t			 i;
+
+	for (i = 0; i < k->nkeys; i++)
+		if (userkeys_match(k->keys[i][0], k->keys[i] + 1, login))
+			return 1;
+	return 0;
+}
+
+/* On each worker. */
+static void
+kick_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	const struct move_kick	*k = t->params;
+
+	p->count = worker_kick_match(w, kick_match, (void *)k, k->new_host,
+	    k->new_host != NULL ? "mailbox moved" : "user removed",
+	    MOVES_BYE, k->grace_ms);
+}
+
+static void
+kick_done(struct task *t, void *arg)
+{
+	struct move_kick	*k = t->params;
+	struct moves		*m = k->m;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < t->nparts; i++)
+		n += t->parts[i].count;
+	log_info("%s; closing %zu session%s", k->line, n, n == 1 ? "" : "s");
+	for (i = 0; i < m->count; i++)
+		if (m->ring[(m->first + i) % MOVES_KEEP].serial == k->serial)
+			m->ring[(m->first + i) % MOVES_KEEP].closed = n;
 }
 
 static void
@@ -60,56 +120,60 @@ remember(struct moves *m, const struct sync_change *ch, size_t closed)
 	    ch->new_host != NULL ? ch->new_host : "");
 	e->closed = closed;
 	e->how = ch->how;
+	e->serial = ++m->serial;
 }
 
 static void
 moves_change_cb(const struct sync_change *ch, void *arg)
 {
 	struct moves		*m = arg;
-	struct worker		*w = m->w;
 	const struct conf_ldap	*ld = &m->conf->ldap;
+	struct move_kick	*k;
 	char			 dn[300], oh[300], nh[300];
-	size_t			 n;
+	size_t			 i;
 
 	/*
 	 * Any cached answer may be this entry's under some alias; changes
 	 * are rare, searches are cheap, a stale route is not.
 	 */
-	lookup_flush(w->lookup, NULL);
-	n = worker_kick_match(w, change_match, (void *)ch, ch->new_host,
-	    ch->new_host != NULL ? "mailbox moved" : "user removed",
-	    MOVES_BYE, ld->move_grace_ms);
-	log_info("ldap: %s: %s %s -> %s (%s); closing %zu session%s",
+	lookup_flush(m->hub->lookup, NULL);
+	remember(m, ch, 0);
+	k = xcalloc(1, sizeof(*k));
+	k->m = m;
+	k->serial = m->serial;
+	k->keys = xcalloc(ch->nkeys + 1, sizeof(*k->keys));
+	for (i = 0; i < ch->nkeys; i++)
+		k->keys[k->nkeys++] = xstrdup(ch->keys[i]);
+	k->new_host = ch->new_host != NULL ? xstrdup(ch->new_host) : NULL;
+	k->grace_ms = ld->move_grace_ms;
+	snprintf(k->line, sizeof(k->line), "ldap: %s: %s %s -> %s (%s)",
 	    log_escape(ch->dn, strlen(ch->dn), dn, sizeof(dn)),
 	    ld->attribute != NULL ? ld->attribute : "mailHost",
 	    ch->old_host != NULL ? log_escape(ch->old_host,
 	    strlen(ch->old_host), oh, sizeof(oh)) : "-",
 	    ch->new_host != NULL ? log_escape(ch->new_host,
-	    strlen(ch->new_host), nh, sizeof(nh)) : "-", ch->how, n,
-	    n == 1 ? "" : "s");
-	remember(m, ch, n);
+	    strlen(ch->new_host), nh, sizeof(nh)) : "-", ch->how);
+	hub_task(m->hub, kick_task, k, move_kick_free, kick_done, NULL);
 }
 
 static void
 follow(struct moves *m, struct conf *conf)
 {
-	struct worker	*w = m->w;
-
 	m->conf = conf_ref(conf);
 	if (conf->ldap.follow_changes != CONF_FOLLOW_NO)
-		m->sync = sync_new(w->base, w->dns, &conf->ldap,
+		m->sync = sync_new(m->hub->base, m->hub->dns, &conf->ldap,
 		    moves_change_cb, m);
 }
 
 struct moves *
-moves_new(struct worker *w)
+moves_new(struct hub *hub, struct conf *conf)
 {
 	struct moves	*m;
 
 	m = xcalloc(1, sizeof(*m));
-	m->w = w;
+	m->hub = hub;
 	TAILQ_INIT(&m->holds);
-	follow(m, w->conf);
+	follow(m, conf);
 	return m;
 }
 

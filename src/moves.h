@@ -26,7 +26,7 @@
 	"Your mailbox has moved, please reconnect."
 
 struct conf;
-struct worker;
+struct hub;
 struct moves;
 
 /* One remembered change. */
@@ -37,10 +37,12 @@ struct move_event {
 	char		 new_host[256];	/* "" deleted / none */
 	size_t		 closed;	/* sessions being closed */
 	const char	*how;		/* "sync" / "poll" */
+	uint64_t	 serial;	/* to fill closed in later */
 };
 
-/* Starts the follower when the configuration asks for it. */
-struct moves	*moves_new(struct worker *);
+/* Starts the follower when the configuration asks for it (on the
+ * hub's loop); kicks go to every worker as a task. */
+struct moves	*moves_new(struct hub *, struct conf *);
 void		 moves_free(struct moves **);
 /* After a reload: restart the follower if the ldap block changed.  The
  * follower keeps a reference to the configuration it runs with. */

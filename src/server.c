@@ -13,8 +13,10 @@
 #include "proxy/proto.h"
 #include "proxy/session.h"
 #include "proxy/tls.h"
+#include "src/clients.h"
 #include "src/conf.h"
 #include "src/control.h"
+#include "src/hub.h"
 #include "src/listener.h"
 #include "src/log.h"
 #include "src/metrics.h"
@@ -36,17 +38,23 @@ struct retired_lookup {
 	struct conf			*conf;	/* the lookup reads it */
 };
 
+/* What a reload hands the workers. */
+struct reload_params {
+	struct conf		*conf;		/* a reference */
+	struct tls		*tls;		/* a reference */
+	struct listener_set	**sets;		/* [worker id], taken */
+	size_t			 nsets;
+	struct server		*srv;
+};
+
 static void
 server_status(struct server *srv)
 {
-	struct metrics_snapshot	m;
-
-	memset(&m, 0, sizeof(m));
-	sessions_snapshot(srv->worker, &m);
-	notify_status("%s%zu sessions (%llu relayed), %llu logins",
-	    srv->draining ? "draining: " : "", srv->worker->nsessions,
-	    (unsigned long long)m.sessions[MST_RELAY],
-	    (unsigned long long)m.logins_ok);
+	notify_status("%s%llu sessions (%llu relayed), %llu logins",
+	    srv->draining ? "draining: " : "",
+	    (unsigned long long)srv->last.open,
+	    (unsigned long long)srv->last.m.sessions[MST_RELAY],
+	    (unsigned long long)srv->last.m.logins_ok);
 }
 
 static void
@@ -67,12 +75,61 @@ retired_reap(struct server *srv, int all)
 	}
 }
 
-/* Close what is not relayed yet; relayed sessions end by themselves. */
 static void
-drain_sessions(struct worker *w)
+server_stop(struct server *srv, const char *why)
+{
+	log_info("%s", why);
+	event_base_loopbreak(srv->hub->base);
+}
+
+/* On each worker: its part of status, metrics and the tick. */
+static void
+tally_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	sessions_tally(w, &p->tally);
+}
+
+static void
+tick_done(struct task *t, void *arg)
+{
+	struct server	*srv = arg;
+
+	srv->tick_task = NULL;
+	task_merge_tallies(t);
+	sessions_tally_free(&srv->last);
+	srv->last = t->parts[0].tally;
+	t->parts[0].tally.backends = NULL;	/* srv->last has them */
+	if (srv->draining) {
+		if (srv->last.open == 0)
+			server_stop(srv, "drained, exiting");
+		else if (now_ms() >= srv->drain_until_ms) {
+			log_info("drain-time over: closing %llu sessions",
+			    (unsigned long long)srv->last.open);
+			event_base_loopbreak(srv->hub->base);
+		}
+	}
+	server_status(srv);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct server	*srv = arg;
+
+	retired_reap(srv, 0);
+	if (srv->tick_task == NULL)
+		srv->tick_task = hub_task(srv->hub, tally_task, NULL, NULL,
+		    tick_done, srv);
+}
+
+/* On each worker: stop accepting; close what is not relayed yet,
+ * relayed sessions end by themselves. */
+static void
+drain_task(struct worker *w, const struct task *t, struct task_part *p)
 {
 	struct session	*s, *next;
 
+	listener_free(&w->listeners);
 	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == SESS_RELAY || s->state == SESS_CLOSING)
@@ -81,55 +138,7 @@ drain_sessions(struct worker *w)
 			continue;
 		session_close_after_flush(s, "shutdown");
 	}
-}
-
-static void
-server_stop(struct server *srv, const char *why)
-{
-	log_info("%s", why);
-	event_base_loopbreak(srv->worker->base);
-}
-
-/*
- * An old TLS context serves only client handshakes begun before the
- * reload that replaced it (its SNI callback's argument); every SSL holds
- * its own reference to its SSL_CTX.  Once such handshakes have timed out
- * it can go: kept for ever, each reload held on to about 1 MB (the CA
- * store) until reloads were refused (soak test).
- */
-static void
-tls_reap(struct server *srv)
-{
-	uint64_t	keep;
-
-	/* A margin for a handshake timeout that a reload shortened. */
-	keep = (uint64_t)srv->conf->tls.handshake_timeout_ms + 300000;
-	/* tls[i] was replaced when tls[i - 1] came in. */
-	while (srv->ntls > 1 &&
-	    now_ms() - srv->tls_since[srv->ntls - 2] > keep) {
-		srv->ntls--;
-		tls_free(&srv->tls[srv->ntls]);
-	}
-}
-
-static void
-tick_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct server	*srv = arg;
-	struct worker	*w = srv->worker;
-
-	retired_reap(srv, 0);
-	tls_reap(srv);
-	if (srv->draining) {
-		if (w->nsessions == 0)
-			server_stop(srv, "drained, exiting");
-		else if (now_ms() >= srv->drain_until_ms) {
-			log_info("drain-time over: closing %zu sessions",
-			    w->nsessions);
-			event_base_loopbreak(w->base);
-		}
-	}
-	server_status(srv);
+	p->count = w->nsessions;
 }
 
 static void
@@ -139,23 +148,21 @@ on_stop_signal(evutil_socket_t sig, short ev, void *arg)
 	const char	*name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
 
 	if (srv->draining) {
-		log_info("received %s while draining: closing %zu sessions",
-		    name, srv->worker->nsessions);
-		event_base_loopbreak(srv->worker->base);
+		log_info("received %s while draining: closing the sessions",
+		    name);
+		event_base_loopbreak(srv->hub->base);
 		return;
 	}
 	notify_stopping();
 	srv->draining = 1;
-	listener_free(&srv->listeners);
-	drain_sessions(srv->worker);
+	hub_task(srv->hub, drain_task, NULL, NULL, NULL, NULL);
 	srv->drain_until_ms = now_ms() + (uint64_t)srv->conf->limits.
 	    drain_time_ms;
-	log_info("received %s: not accepting; draining %zu sessions for up "
-	    "to %dms", name, srv->worker->nsessions,
-	    srv->conf->limits.drain_time_ms);
-	/* Relayed sessions already gone, or no time to wait for them. */
+	log_info("received %s: not accepting; draining sessions for up "
+	    "to %dms", name, srv->conf->limits.drain_time_ms);
+	/* No time to wait for relayed sessions. */
 	if (srv->conf->limits.drain_time_ms == 0)
-		event_base_loopbreak(srv->worker->base);
+		event_base_loopbreak(srv->hub->base);
 	else
 		tick_cb(-1, 0, srv);
 }
@@ -182,7 +189,7 @@ add_signal(struct server *srv, int sig, event_callback_fn cb)
 {
 	struct event	*ev;
 
-	if ((ev = evsignal_new(srv->worker->base, sig, cb, srv)) == NULL ||
+	if ((ev = evsignal_new(srv->hub->base, sig, cb, srv)) == NULL ||
 	    event_add(ev, NULL) == -1)
 		fatalx("evsignal_new failed");
 	return ev;
@@ -192,13 +199,13 @@ static struct metrics_http *
 http_new(struct server *srv, const struct conf *conf, char *err,
     size_t errlen)
 {
-	return metrics_http_new(srv->worker->base, &conf->metrics,
+	return metrics_http_new(srv->hub->base, &conf->metrics,
 	    server_metrics, srv, err, errlen);
 }
 
 struct server *
-server_new(const char *path, struct conf *conf, struct worker *w,
-    struct listener_set *listeners, struct tls *tls)
+server_new(const char *path, struct conf *conf, struct hub *hub,
+    struct tls *tls)
 {
 	struct server	*srv;
 	struct timeval	 tv = { 1, 0 };
@@ -210,10 +217,9 @@ server_new(const char *path, struct conf *conf, struct worker *w,
 	srv = xcalloc(1, sizeof(*srv));
 	srv->conf_path = path;
 	srv->conf = conf;
-	srv->worker = w;
-	srv->listeners = listeners;
-	srv->tls[srv->ntls++] = tls;
-	srv->start_ms = srv->tls_since[0] = now_ms();
+	srv->hub = hub;
+	srv->tls = tls;
+	srv->start_ms = now_ms();
 	TAILQ_INIT(&srv->retired);
 	privdrop_ids(conf, &uid, &gid);
 	if ((srv->control = control_new(srv, uid, gid, err,
@@ -225,13 +231,13 @@ server_new(const char *path, struct conf *conf, struct worker *w,
 	srv->sigterm = add_signal(srv, SIGTERM, on_stop_signal);
 	srv->sigint = add_signal(srv, SIGINT, on_stop_signal);
 	srv->sighup = add_signal(srv, SIGHUP, on_hup);
-	srv->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, srv);
+	srv->tick = event_new(hub->base, -1, EV_PERSIST, tick_cb, srv);
 	if (srv->tick == NULL || event_add(srv->tick, &tv) == -1)
 		fatalx("event_new failed");
 	if ((usec = notify_watchdog_interval()) > 0) {
 		tv.tv_sec = (time_t)(usec / 2 / 1000000);
 		tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
-		srv->watchdog = event_new(w->base, -1, EV_PERSIST,
+		srv->watchdog = event_new(hub->base, -1, EV_PERSIST,
 		    watchdog_cb, srv);
 		if (srv->watchdog == NULL || event_add(srv->watchdog, &tv) ==
 		    -1)
@@ -243,37 +249,68 @@ server_new(const char *path, struct conf *conf, struct worker *w,
 void
 server_start(struct server *srv)
 {
-	listener_start(srv->listeners, srv->worker);
+	size_t	i;
+
+	for (i = 0; i < srv->hub->nworkers; i++)
+		worker_start(srv->hub->workers[i]);
 	notify_ready();
 	server_status(srv);
+}
+
+/* On each threaded worker, at the end: close everything, leave. */
+static void
+stop_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+		session_close_now(s, t->params);
+	listener_free(&w->listeners);
+	if (w->threaded)
+		event_base_loopbreak(w->base);
 }
 
 void
 server_free(struct server **srvp)
 {
 	struct server	*srv = *srvp;
-	struct session	*s;
+	struct hub	*hub;
+	struct lookup	*lookup;
+	struct moves	*moves;
+	struct clients	*clients;
+	const char	*reason;
 	size_t		 i;
 
 	if (srv == NULL)
 		return;
-	/* Sessions first: they hold requests of the retired lookups. */
-	while ((s = TAILQ_FIRST(&srv->worker->sessions)) != NULL)
-		session_close_now(s, srv->draining ? "drain-time over" :
-		    "shutdown");
+	hub = srv->hub;
+	reason = srv->draining ? "drain-time over" : "shutdown";
+	task_abandon(srv->tick_task);
+	/* Abandons the tasks of ferryctl requests still waiting. */
+	control_free(&srv->control);
+	metrics_http_free(&srv->http);
+	/* Sessions first: they hold requests of the lookups. */
+	hub_task(hub, stop_task, (void *)reason, NULL, NULL, NULL);
+	for (i = 0; i < hub->nworkers; i++)
+		worker_join(hub->workers[i]);
+	for (i = 0; i < hub->nworkers; i++)
+		worker_free(&hub->workers[i], reason);
 	event_free(srv->sigterm);
 	event_free(srv->sigint);
 	event_free(srv->sighup);
 	event_free(srv->tick);
 	if (srv->watchdog != NULL)
 		event_free(srv->watchdog);
-	control_free(&srv->control);
-	metrics_http_free(&srv->http);
-	listener_free(&srv->listeners);
+	lookup = hub->lookup;
+	moves = hub->moves;
+	clients = hub->clients;
+	hub_free(&srv->hub);
+	moves_free(&moves);
 	retired_reap(srv, 1);
-	worker_free(&srv->worker, "shutdown");
-	for (i = 0; i < srv->ntls; i++)
-		tls_free(&srv->tls[i]);
+	lookup_free(&lookup);
+	clients_free(&clients);
+	sessions_tally_free(&srv->last);
+	tls_unref(&srv->tls);
 	conf_unref(&srv->conf);
 	free(srv);
 	*srvp = NULL;
@@ -314,14 +351,66 @@ same_metrics(const struct conf *a, const struct conf *b)
 	    memcmp(&a->metrics.ss, &b->metrics.ss, a->metrics.sslen) == 0;
 }
 
+static void
+reload_params_free(void *arg)
+{
+	struct reload_params	*rp = arg;
+	size_t			 i;
+
+	for (i = 0; i < rp->nsets; i++)
+		listener_free(&rp->sets[i]);
+	free(rp->sets);
+	conf_unref(&rp->conf);
+	tls_unref(&rp->tls);
+	free(rp);
+}
+
+/* On each worker: new sessions get the new configuration. */
+static void
+reload_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	struct reload_params	*rp = t->params;
+
+	conf_unref(&w->conf);
+	w->conf = conf_ref(rp->conf);
+	tls_unref(&w->tls);
+	w->tls = tls_ref(rp->tls);
+	listener_free(&w->listeners);
+	w->listeners = rp->sets[w->id];
+	rp->sets[w->id] = NULL;
+	listener_start(w->listeners, w);
+}
+
+static void
+reload_done(struct task *t, void *arg)
+{
+	struct server	*srv = arg;
+
+	srv->reloading = 0;
+	log_info("configuration %s reloaded", srv->conf_path);
+	notify_ready();
+	server_status(srv);
+}
+
+static void
+prepared_free(struct listener_set **sets, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		listener_free(&sets[i]);
+	free(sets);
+}
+
 int
 server_reload(struct server *srv, char *err, size_t errlen)
 {
-	struct worker		*w = srv->worker;
+	struct hub		*hub = srv->hub;
 	struct conf		*nc, *old = srv->conf;
-	struct listener_set	*nl = NULL;
+	struct listener_set	**sets = NULL;
 	struct metrics_http	*nh = NULL;
 	struct retired_lookup	*r;
+	struct reload_params	*rp;
 	struct lookup_stats	 st;
 	struct tls		*nt = NULL;
 	size_t			 i;
@@ -331,9 +420,11 @@ server_reload(struct server *srv, char *err, size_t errlen)
 		srv->reload_failures++;
 		return -1;
 	}
-	if (srv->ntls == SERVER_TLS_MAX) {
-		snprintf(err, errlen, "reloaded %d times: restart ferryd",
-		    SERVER_TLS_MAX - 1);
+	/* The workers' listeners are theirs until the last reload is
+	 * applied (a loop turn). */
+	if (srv->reloading) {
+		snprintf(err, errlen, "the previous reload is still being "
+		    "applied; try again");
 		srv->reload_failures++;
 		return -1;
 	}
@@ -347,48 +438,53 @@ server_reload(struct server *srv, char *err, size_t errlen)
 	if (!same_metrics(old, nc) && nc->metrics.listen != NULL &&
 	    (nh = http_new(srv, nc, err, errlen)) == NULL)
 		goto fail;
-	if ((nl = listener_rebind(srv->listeners, nc, err, errlen)) == NULL)
-		goto fail;
+	sets = xcalloc(hub->nworkers, sizeof(*sets));
+	for (i = 0; i < hub->nworkers; i++)
+		if ((sets[i] = listener_prepare(hub->workers[i]->listeners,
+		    nc, err, errlen)) == NULL)
+			goto fail;
 
 	warn_restart_needed(old, nc);
+	if (conf_workers(nc) != (int)hub->nworkers)
+		log_warnx("reload: workers changed; takes effect at the next "
+		    "restart");
 	if (!same_metrics(old, nc)) {
 		metrics_http_free(&srv->http);
 		srv->http = nh;
 	}
-	listener_free(&srv->listeners);
-	srv->listeners = nl;
-	for (i = srv->ntls; i > 0; i--) {
-		srv->tls[i] = srv->tls[i - 1];
-		srv->tls_since[i] = srv->tls_since[i - 1];
-	}
-	srv->tls[0] = nt;
-	srv->tls_since[0] = now_ms();
-	srv->ntls++;
-	w->tls = nt;
-	listener_start(nl, w);
+	for (i = 0; i < hub->nworkers; i++)
+		listener_adopt(sets[i], hub->workers[i]->listeners);
+	/* Open sessions hold the old set; it goes with the last of them. */
+	tls_unref(&srv->tls);
+	srv->tls = nt;
 	/* LDAP settings, cache and map file start afresh; logins already
 	 * waiting get their answer from the old service.  The old answers
 	 * stay, expired, for when LDAP is away (soak: a reload during an
 	 * LDAP outage failed every login). */
-	lookup_get_stats(w->lookup, &st);
+	lookup_get_stats(hub->lookup, &st);
 	srv->cache_hits_before += st.cache.hits;
 	srv->cache_misses_before += st.cache.misses;
 	r = xcalloc(1, sizeof(*r));
-	r->lookup = w->lookup;
+	r->lookup = hub->lookup;
 	r->conf = old;
 	TAILQ_INSERT_TAIL(&srv->retired, r, entry);
-	w->lookup = lookup_new(w->base, w->dns, nc);
-	lookup_adopt_cache(w->lookup, r->lookup);
+	hub->lookup = lookup_new(hub->base, hub->dns, nc);
+	lookup_adopt_cache(hub->lookup, r->lookup);
 	srv->conf = nc;
-	w->conf = nc;
-	moves_reload(w->moves, nc);
+	moves_reload(hub->moves, nc);
 	srv->reloads++;
-	log_info("configuration %s reloaded", srv->conf_path);
-	notify_ready();
-	server_status(srv);
+	rp = xcalloc(1, sizeof(*rp));
+	rp->conf = conf_ref(nc);
+	rp->tls = tls_ref(nt);
+	rp->sets = sets;
+	rp->nsets = hub->nworkers;
+	srv->reloading = 1;
+	hub_task(hub, reload_task, rp, reload_params_free, reload_done, srv);
 	return 0;
  fail:
-	tls_free(&nt);
+	if (sets != NULL)
+		prepared_free(sets, hub->nworkers);
+	tls_unref(&nt);
 	metrics_http_free(&nh);
 	conf_unref(&nc);
 	srv->reload_failures++;
@@ -397,15 +493,15 @@ server_reload(struct server *srv, char *err, size_t errlen)
 }
 
 void
-server_snapshot(struct server *srv, struct metrics_snapshot *m)
+server_snapshot(struct server *srv, const struct sessions_tally *t,
+    struct metrics_snapshot *m)
 {
 	struct lookup_stats	st;
 
-	memset(m, 0, sizeof(*m));
+	*m = t->m;
 	m->version = PACKAGE_VERSION;
 	m->uptime_s = (now_ms() - srv->start_ms) / 1000;
-	sessions_snapshot(srv->worker, m);
-	lookup_get_stats(srv->worker->lookup, &st);
+	lookup_get_stats(srv->hub->lookup, &st);
 	m->cache_hits = srv->cache_hits_before + st.cache.hits;
 	m->cache_misses = srv->cache_misses_before + st.cache.misses;
 	m->cache_entries = st.cache.entries;
@@ -414,13 +510,15 @@ server_snapshot(struct server *srv, struct metrics_snapshot *m)
 	    strcmp(st.ldap_state, "bound") == 0;
 	m->reloads = srv->reloads;
 	m->reload_failures = srv->reload_failures;
+	m->tls_sets = tls_live();
 }
 
 char *
 server_metrics(void *arg)
 {
-	struct metrics_snapshot	m;
+	struct server		*srv = arg;
+	struct metrics_snapshot	 m;
 
-	server_snapshot(arg, &m);
+	server_snapshot(srv, &srv->last, &m);
 	return metrics_render(&m);
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,8 +15,6 @@
 #include "src/sessions.h"
 #include "src/util.h"
 #include "src/worker.h"
-
-#define BACKENDS_MAX	256	/* rows in status; the rest are "other" */
 
 static enum metrics_state
 coarse_state(enum session_state st)
@@ -35,77 +34,144 @@ coarse_state(enum session_state st)
 	}
 }
 
-struct backend_count {
-	const char	*addr;
-	uint64_t	 n;
-};
-
-/* Add one to name's row of bc (at most max rows); 0, or -1 if full. */
+/* Add n to name's row of rows (at most max); 0, or -1 if full. */
 static int
-count(struct backend_count *bc, size_t *n, size_t max, const char *name)
+count(struct name_count *rows, size_t *nrows, size_t max, const char *name,
+    uint64_t n)
 {
 	size_t	i;
 
-	for (i = 0; i < *n; i++)
-		if (strcmp(bc[i].addr, name) == 0)
+	for (i = 0; i < *nrows; i++)
+		if (strcmp(rows[i].name, name) == 0)
 			break;
 	if (i == max)
 		return -1;
-	if (i == *n)
-		bc[(*n)++].addr = name;
-	bc[i].n++;
+	if (i == *nrows) {
+		snprintf(rows[i].name, sizeof(rows[i].name), "%s", name);
+		rows[i].n = 0;
+		(*nrows)++;
+	}
+	rows[i].n += n;
 	return 0;
 }
 
-void
-sessions_status(struct worker *w, struct ctlbuf *b)
+static int
+tally_backends(struct sessions_tally *t)
 {
-	struct backend_count	*bc, protos[8];
-	struct session		*s;
-	uint64_t		 by_state[MST_COUNT] = { 0 }, other = 0;
-	size_t			 i, nbc = 0, nprotos = 0;
+	if (t->backends == NULL && (t->backends = calloc(SESSIONS_BACKENDS_MAX,
+	    sizeof(*t->backends))) == NULL)
+		t->oom = 1;
+	return t->backends != NULL;
+}
 
-	bc = calloc(BACKENDS_MAX, sizeof(*bc));
-	if (bc == NULL) {
-		b->oom = 1;
-		return;
-	}
-	memset(protos, 0, sizeof(protos));
+void
+sessions_tally(struct worker *w, struct sessions_tally *t)
+{
+	struct session			*s;
+	struct metrics_snapshot		*m = &t->m;
+	const struct worker_counters	*c = &w->counters;
+
 	TAILQ_FOREACH(s, &w->sessions, entry) {
-		by_state[coarse_state(s->state)]++;
-		count(protos, &nprotos, sizeof(protos) / sizeof(protos[0]),
-		    s->proto->name);
+		m->sessions[coarse_state(s->state)]++;
+		m->bytes_in += s->bytes_in;
+		m->bytes_out += s->bytes_out;
+		count(t->protos, &t->nprotos, SESSIONS_PROTOS_MAX,
+		    s->proto->name, 1);
 		if (s->backend_addr[0] == '\0' ||
-		    s->state < SESS_BACKEND_CONNECT)
+		    s->state < SESS_BACKEND_CONNECT || !tally_backends(t))
 			continue;
-		if (count(bc, &nbc, BACKENDS_MAX, s->backend_addr) == -1)
-			other++;
+		if (count(t->backends, &t->nbackends, SESSIONS_BACKENDS_MAX,
+		    s->backend_addr, 1) == -1)
+			t->other++;
 	}
-	ctlbuf_printf(b, "* sessions");
-	ctlbuf_num(b, "open", w->nsessions);
+	t->open += w->nsessions;
+	m->bytes_in += c->bytes_in;
+	m->bytes_out += c->bytes_out;
+	m->sessions_total += c->sessions_total;
+	m->refused_total += c->sessions_refused;
+	m->refused_per_client += c->refused_per_client;
+	m->refused_backoff += c->refused_backoff;
+	m->logins_ok += c->logins_ok;
+	m->logins_failed += c->logins_failed;
+	m->logins_unavailable += c->logins_unavailable;
+	m->kicked += c->kicked;
+	histogram_add(&m->lookup_latency, &c->lookup_latency);
+	histogram_add(&m->connect_latency, &c->connect_latency);
+}
+
+void
+sessions_tally_merge(struct sessions_tally *t, const struct sessions_tally *o)
+{
+	struct metrics_snapshot		*m = &t->m;
+	const struct metrics_snapshot	*p = &o->m;
+	size_t				 i;
+
 	for (i = 0; i < MST_COUNT; i++)
-		ctlbuf_num(b, metrics_state_name(i), by_state[i]);
-	ctlbuf_num(b, "accepted", w->counters.sessions_total);
+		m->sessions[i] += p->sessions[i];
+	m->bytes_in += p->bytes_in;
+	m->bytes_out += p->bytes_out;
+	m->sessions_total += p->sessions_total;
+	m->refused_total += p->refused_total;
+	m->refused_per_client += p->refused_per_client;
+	m->refused_backoff += p->refused_backoff;
+	m->logins_ok += p->logins_ok;
+	m->logins_failed += p->logins_failed;
+	m->logins_unavailable += p->logins_unavailable;
+	m->kicked += p->kicked;
+	histogram_add(&m->lookup_latency, &p->lookup_latency);
+	histogram_add(&m->connect_latency, &p->connect_latency);
+	t->open += o->open;
+	t->oom |= o->oom;
+	for (i = 0; i < o->nprotos; i++)
+		count(t->protos, &t->nprotos, SESSIONS_PROTOS_MAX,
+		    o->protos[i].name, o->protos[i].n);
+	t->other += o->other;
+	for (i = 0; i < o->nbackends; i++)
+		if (!tally_backends(t) || count(t->backends, &t->nbackends,
+		    SESSIONS_BACKENDS_MAX, o->backends[i].name,
+		    o->backends[i].n) == -1)
+			t->other += o->backends[i].n;
+}
+
+void
+sessions_tally_free(struct sessions_tally *t)
+{
+	free(t->backends);
+	t->backends = NULL;
+	t->nbackends = 0;
+}
+
+void
+sessions_status(const struct sessions_tally *t, struct ctlbuf *b)
+{
+	size_t	i;
+
+	if (t->oom)
+		b->oom = 1;
+	ctlbuf_printf(b, "* sessions");
+	ctlbuf_num(b, "open", t->open);
+	for (i = 0; i < MST_COUNT; i++)
+		ctlbuf_num(b, metrics_state_name(i), t->m.sessions[i]);
+	ctlbuf_num(b, "accepted", t->m.sessions_total);
 	ctlbuf_printf(b, "\n");
-	for (i = 0; i < nprotos; i++) {
+	for (i = 0; i < t->nprotos; i++) {
 		ctlbuf_printf(b, "* protocol");
-		ctlbuf_str(b, "name", protos[i].addr);
-		ctlbuf_num(b, "sessions", protos[i].n);
+		ctlbuf_str(b, "name", t->protos[i].name);
+		ctlbuf_num(b, "sessions", t->protos[i].n);
 		ctlbuf_printf(b, "\n");
 	}
-	for (i = 0; i < nbc; i++) {
+	for (i = 0; i < t->nbackends; i++) {
 		ctlbuf_printf(b, "* backend");
-		ctlbuf_str(b, "address", bc[i].addr);
-		ctlbuf_num(b, "sessions", bc[i].n);
+		ctlbuf_str(b, "address", t->backends[i].name);
+		ctlbuf_num(b, "sessions", t->backends[i].n);
 		ctlbuf_printf(b, "\n");
 	}
-	if (other > 0) {
+	if (t->other > 0) {
 		ctlbuf_printf(b, "* backend");
 		ctlbuf_str(b, "address", "other");
-		ctlbuf_num(b, "sessions", other);
+		ctlbuf_num(b, "sessions", t->other);
 		ctlbuf_printf(b, "\n");
 	}
-	free(bc);
 }
 
 static int
@@ -126,6 +192,7 @@ sessions_list(struct worker *w, const char *user, struct ctlbuf *b)
 			continue;
 		ctlbuf_printf(b, "* session");
 		ctlbuf_num(b, "id", s->id);
+		ctlbuf_num(b, "worker", w->id);
 		ctlbuf_str(b, "user", s->user != NULL && s->state !=
 		    SESS_PREAUTH ? s->user : "-");
 		ctlbuf_str(b, "client", s->client_addr);
@@ -160,29 +227,4 @@ sessions_kick(struct worker *w, const char *user)
 		n++;
 	}
 	return n;
-}
-
-void
-sessions_snapshot(struct worker *w, struct metrics_snapshot *m)
-{
-	struct session			*s;
-	const struct worker_counters	*c = &w->counters;
-
-	TAILQ_FOREACH(s, &w->sessions, entry) {
-		m->sessions[coarse_state(s->state)]++;
-		m->bytes_in += s->bytes_in;
-		m->bytes_out += s->bytes_out;
-	}
-	m->bytes_in += c->bytes_in;
-	m->bytes_out += c->bytes_out;
-	m->sessions_total += c->sessions_total;
-	m->refused_total += c->sessions_refused;
-	m->refused_per_client += c->refused_per_client;
-	m->refused_backoff += c->refused_backoff;
-	m->logins_ok += c->logins_ok;
-	m->logins_failed += c->logins_failed;
-	m->logins_unavailable += c->logins_unavailable;
-	m->kicked += c->kicked;
-	histogram_add(&m->lookup_latency, &c->lookup_latency);
-	histogram_add(&m->connect_latency, &c->connect_latency);
 }

@@ -19,6 +19,7 @@ Environment: FERRYD (ferryd binary), BENCHDIR (loadgen, rawrelay, stubd).
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,8 @@ class BenchHarness(Harness):
     def __init__(self, ferryd):
         super().__init__(ferryd=ferryd, cache="ttl 1h",
                          ferry_extra=self._extra)
+        # The per-login targets are for one worker; --scaling compares.
+        self.workers = 1
         self.limits_extra = ("    sessions 20000\n    per-client 20000\n"
                              "    client-failures 1000000\n"
                              "    idle-timeout 1h")
@@ -193,6 +196,41 @@ def fmt_ms(s):
     return "%.2f ms" % (s * 1e3) if s is not None else "-"
 
 
+def restart_ferry(h, ferry, workers):
+    """ferryd again, with workers worker threads."""
+    with open(h.ferry_conf) as f:
+        text = f.read()
+    with open(h.ferry_conf, "w") as f:
+        f.write(re.sub(r"(?m)^workers \d+$", "workers %d" % workers, text))
+    h.stop_ferry()
+    h.start_ferry()
+    ferry.pid = h.procs["ferryd"].pid
+
+
+def scaling(h, bench, ferry, users, n, reps):
+    """IMAPS logins from 8 connections at a time with 1 and 2 workers:
+    the TLS handshakes are ferryd's heaviest work.  Interleaved; the
+    rate with 2 workers as a ratio to 1 worker, and CPU per login."""
+    res = {1: [], 2: []}
+    for rep in range(reps):
+        for w in ((1, 2) if rep % 2 == 0 else (2, 1)):
+            restart_ferry(h, ferry, w)
+            loadgen(bench, "imap", ferry.addr, ferry.ports["imaps"], users,
+                    "login", 20, 2, tls=True)       # routes cached
+            (done, _), wall, cpu, _ = measure(ferry, lambda: loadgen(
+                bench, "imap", ferry.addr, ferry.ports["imaps"], users,
+                "login", n, 8, tls=True))
+            res[w].append((done / wall, cpu / done))
+    restart_ferry(h, ferry, 1)
+    r1 = statistics.median(x[0] for x in res[1])
+    r2 = statistics.median(x[0] for x in res[2])
+    print("%-20s rate with 2 workers / 1 worker: %.2f (%d cores; loadgen "
+          "and Dovecot share them); CPU per login %s (1) %s (2)" % (
+              "IMAPS login scaling", r2 / r1, os.cpu_count(),
+              fmt_us(statistics.median(x[1] for x in res[1])),
+              fmt_us(statistics.median(x[1] for x in res[2]))))
+
+
 def fmt_ratio(a, b):
     return "%.2f" % (a / b) if a is not None and b else "-"
 
@@ -205,6 +243,8 @@ def main():
     ap.add_argument("--many", type=int, default=0,
                     help="also hold this many ferry sessions (stub backend)")
     ap.add_argument("--idle", type=int, default=300)
+    ap.add_argument("--scaling", action="store_true",
+                    help="also IMAPS logins with workers 1 and 2")
     args = ap.parse_args()
     bench = os.environ.get("BENCHDIR", HERE)
     ferryd = os.environ.get("FERRYD", ferrytest.DEFAULT_FERRYD)
@@ -335,6 +375,9 @@ def main():
         for name, v in idle.items():
             print("%-20s %s KB per idle logged-in session (%d sessions)" % (
                 "idle " + name, "%.2f" % statistics.median(v), args.idle))
+
+        if args.scaling:
+            scaling(h, bench, ferry, multi, nlogin, max(1, args.reps // 2))
 
         if args.many:
             stub = Proc("stubd", [os.path.join(bench, "stubd"), "%s:%d" % (

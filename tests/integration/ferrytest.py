@@ -298,6 +298,8 @@ class Harness:
         # ferry_extra, ldap_extra: more lines for ferry.conf / its ldap block
         self.cache_conf = cache
         self.ferry_extra = ferry_extra
+        # Two worker threads: kicks, listings and lookups cross threads.
+        self.workers = int(os.environ.get("FERRYTEST_WORKERS", "2"))
         self.ldap_extra = ldap_extra
         # replaces the ldap block's uri and bind lines when set
         self.ldap_uri_bind = ldap_uri_bind
@@ -802,6 +804,7 @@ service pop3-login {{
         conf = """\
 # ferry integration test configuration (written by ferrytest.py)
 user {user}
+workers {workers}
 # plaintext on purpose: the TLS tests (test_tls.py) configure their own
 listen imap {addr}:{port} starttls=off
 control {{ socket {csock} }}
@@ -828,6 +831,7 @@ limits {{
 {limits_extra}
 }}
 """.format(user=self.ferry_user, csock=self.control_socket,
+           workers=self.workers,
            limits_extra=self.limits_extra + ("" if "client-failures" in self.limits_extra else
            # many tests fail logins on purpose from one address
            "\n    client-failures 1000"), addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,

@@ -14,6 +14,7 @@ test_imap.py: "PASS name" / "FAIL name: why", then "N passed, N failed".
 import base64
 import concurrent.futures
 import os
+import poplib
 import random
 import re
 import resource
@@ -29,8 +30,8 @@ import traceback
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
-from ferrytest import (Harness, LoginFailed, Proc, RawIMAP,  # noqa: E402
-                       free_port, random_loopback)
+from ferrytest import (Harness, LineConn, LoginFailed, Proc,  # noqa: E402
+                       RawIMAP, free_port, random_loopback)
 from test_imap import Fail, check, expect_login_fails  # noqa: E402
 
 UNAVAILABLE = "[UNAVAILABLE]"
@@ -478,6 +479,258 @@ def backend_flood_bounded(h):
         check(total < 16 << 20, "ferry passed on %d bytes" % total)
     finally:
         c.close()
+
+
+# ------------------------------------- POP3 and ManageSieve backend faults
+#
+# The same misbehaving backends, speaking POP3 and ManageSieve: each
+# ends in ferry's "try later" answer (-ERR [SYS/TEMP] ..., NO (TRYLATER)
+# ...; ferryd(8)) within its timeout, the client's connection still
+# answers, and the next login is served.
+
+POP3_GREET = b"+OK fake ready.\r\n"
+POP3_CAPA = b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"
+SIEVE_GREET = (b'"IMPLEMENTATION" "fake"\r\n"SASL" "PLAIN"\r\n'
+               b'"VERSION" "1.0"\r\nOK "fake ready."\r\n')
+
+
+def junk_line():
+    rnd = random.Random(9)
+    junk = bytes(rnd.randrange(1, 256) for _ in range(8192))
+    # nothing that reads as a continuation, a capability or a status
+    junk = junk.replace(b"+", b"-").replace(b'"', b"'")
+    return b"\x00\x01" + junk + b"\r\n" + junk[:100] + b"\r\n"
+
+
+def pop3_to_login(conn):
+    """Greets and answers CAPA; returns ferry's login command."""
+    conn.sendall(POP3_GREET)
+    line = readline(conn)
+    if line.upper().startswith(b"CAPA"):
+        conn.sendall(POP3_CAPA)
+        line = readline(conn)
+    return line
+
+
+def sieve_to_login(conn):
+    conn.sendall(SIEVE_GREET)
+    return readline(conn)
+
+
+def fake_dialect(to_login):
+    """The misbehaving backends for one protocol: name -> handler."""
+    def nologin(srv, conn):
+        to_login(conn)
+        sink(srv, conn)
+
+    def drop(srv, conn):
+        to_login(conn)
+        conn.close()
+
+    def bigline(srv, conn):
+        to_login(conn)
+        conn.sendall(b"+OK " + b"x" * (1 << 20) + b"\r\n")
+        sink(srv, conn)
+
+    def garbage(srv, conn):
+        to_login(conn)
+        conn.sendall(junk_line())
+        sink(srv, conn)
+    return {"nogreet": be_nogreet, "badgreet": be_badgreet,
+            "nologin": nologin, "drop": drop, "bigline": bigline,
+            "garbage": garbage}
+
+
+def sieve_good(srv, conn):
+    """A ManageSieve backend that takes any login (the next login)."""
+    sieve_to_login(conn)
+    conn.sendall(b'OK "Logged in."\r\n')
+    while True:
+        line = readline(conn)
+        if line.upper().startswith(b"LOGOUT"):
+            conn.sendall(b'OK "Logout completed."\r\n')
+            conn.close()
+            return
+        conn.sendall(b'OK "fake."\r\n')
+
+
+def fake_pop3_sieve_backends(h):
+    """Fake POP3 and ManageSieve backends, each a backend block whose
+    ports are the fake's, and one LDAP user routed to each:
+    pfault-NAME, sfault-NAME."""
+    blocks = []
+
+    def add(uid, srv):
+        if srv is None:         # nothing listens there
+            addr = random_loopback(set())
+            port = free_port(addr, set())
+        else:
+            addr, port = srv.addr, srv.port
+        blocks.append("backend %s { imap-port %d  pop3-port %d  "
+                      "sieve-port %d }" % (addr, port, port, port))
+        ldap_add_user(h, uid, "%s:%d" % (addr, port))
+    for prefix, to_login in (("pfault-", pop3_to_login),
+                             ("sfault-", sieve_to_login)):
+        for name, fn in fake_dialect(to_login).items():
+            BACKENDS[prefix + name] = FakeServer(fn)
+            add(prefix + name, BACKENDS[prefix + name])
+        add(prefix + "refused", None)
+    BACKENDS["sieve-good"] = FakeServer(sieve_good)
+    add("sieve-good", BACKENDS["sieve-good"])
+    for s in "AB":
+        blocks.append("backend %s { imap-port %d  pop3-port %d }" % (
+            h.addr[s], h.port[s], h.pop3_port[s]))
+    taken = {h.ferry_port}
+    h.pop3_listen = free_port(h.ferry_addr, taken)
+    h.sieve_listen = free_port(h.ferry_addr, taken | {h.pop3_listen})
+    return ("listen pop3 %s:%d starttls=off\n"
+            "listen sieve %s:%d starttls=off\n"
+            "lookup { allow-any-host yes }\n%s\n" % (
+                h.ferry_addr, h.pop3_listen, h.ferry_addr, h.sieve_listen,
+                "\n".join(blocks)))
+
+
+POP3_SIEVE = {
+    "extra": fake_pop3_sieve_backends,
+}
+
+
+class Sieve(LineConn):
+    """A line-level ManageSieve client (as test_sieve.py's)."""
+
+    def __init__(self, h, timeout=15):
+        super().__init__(h.ferry_addr, h.sieve_listen, timeout=timeout)
+        self.caps = self.response()
+
+    def response(self):
+        lines = []
+        while True:
+            ln = self.line()
+            if re.match(r"(OK|NO|BYE)\b", ln) or ln == "":
+                return lines, ln
+            lines.append(ln)
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.response()
+
+
+def sieve_auth(user, password):
+    return 'AUTHENTICATE "PLAIN" "%s"' % base64.b64encode(
+        ("\0%s\0%s" % (user, password)).encode()).decode()
+
+
+def pop3_login_fails(h, user, within):
+    """USER/PASS through poplib ends in -ERR [SYS/TEMP] within seconds;
+    the connection still answers QUIT."""
+    t0 = time.monotonic()
+    p = poplib.POP3(h.ferry_addr, h.pop3_listen, timeout=15)
+    try:
+        p.user(user)
+        try:
+            resp = p.pass_(FAULT_PW)
+        except poplib.error_proto as e:
+            text = e.args[0].decode("utf-8", "replace")
+        else:
+            raise Fail("PASS %s: %r, want -ERR [SYS/TEMP]" % (user, resp))
+        dt = time.monotonic() - t0
+        check(text.startswith("-ERR [SYS/TEMP] "),
+              "PASS %s: %r, want -ERR [SYS/TEMP] ..." % (user, text))
+        check(dt < within, "PASS %s answered after %.1fs, want < %.0fs" % (
+            user, dt, within))
+        check(p.quit().startswith(b"+OK"), "QUIT after the failure")
+    except (poplib.error_proto, OSError, EOFError) as e:
+        raise Fail("POP3 %s: %s after %.1fs" % (
+            user, e, time.monotonic() - t0))
+    finally:
+        p.close()
+
+
+def sieve_login_fails(h, user, within):
+    """AUTHENTICATE ends in NO (TRYLATER) within seconds; the
+    connection still answers LOGOUT."""
+    t0 = time.monotonic()
+    c = Sieve(h)
+    try:
+        check(c.caps[1].startswith("OK"), "greeting %r" % (c.caps,))
+        _, ok = c.cmd(sieve_auth(user, FAULT_PW))
+        dt = time.monotonic() - t0
+        check(ok.startswith("NO (TRYLATER) "),
+              "AUTHENTICATE %s: %r, want NO (TRYLATER) ..." % (user, ok))
+        check(dt < within, "AUTHENTICATE %s answered after %.1fs, want "
+              "< %.0fs" % (user, dt, within))
+        _, ok = c.cmd("LOGOUT")
+        check(ok.startswith("OK"), "LOGOUT after the failure: %r" % ok)
+    finally:
+        c.close()
+
+
+def pop3_stat(h, user):
+    p = poplib.POP3(h.ferry_addr, h.pop3_listen, timeout=15)
+    try:
+        p.user(user)
+        p.pass_(h.password(user))
+        n, _ = p.stat()
+        p.quit()
+        return n
+    finally:
+        p.close()
+
+
+@group(POP3_SIEVE)
+def pop3_sieve_backend_faults(h):
+    """Every misbehaving POP3 and ManageSieve backend: the client's
+    "try later" answer in time, side by side; then the next logins."""
+    jobs = []
+    for name, within in BACKEND_WITHIN.items():
+        jobs.append((pop3_login_fails, "pfault-" + name, within * SLOW))
+        jobs.append((sieve_login_fails, "sfault-" + name, within * SLOW))
+    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
+        fs = [(user, ex.submit(fn, h, user, within))
+              for fn, user, within in jobs]
+        errors = []
+        for user, f in fs:
+            try:
+                f.result()
+            except Fail as e:
+                errors.append("%s: %s" % (user, e))
+    check(not errors, "; ".join(errors))
+    # ferryd goes on serving: POP3 on Dovecot, ManageSieve, IMAP
+    check(pop3_stat(h, "alice") >= 1, "alice's POP3 STAT afterwards")
+    c = Sieve(h)
+    try:
+        _, ok = c.cmd(sieve_auth("sieve-good", FAULT_PW))
+        check(ok.startswith("OK"), "ManageSieve login afterwards: %r" % ok)
+        _, ok = c.cmd("LOGOUT")
+        check(ok.startswith("OK"), "LOGOUT relayed: %r" % ok)
+    finally:
+        c.close()
+    check(h.login_where("bob", h.password("bob")) == "B",
+          "bob (IMAP) afterwards")
+
+
+@group(POP3_SIEVE)
+def pop3_sieve_faults_one_at_a_time(h):
+    """The same faults one after another, each followed at once by a
+    good login of its protocol: nothing a broken backend leaves behind
+    (a marked-down address, a half-read buffer) spills over."""
+    for name in ("drop", "bigline", "garbage", "badgreet", "refused"):
+        within = BACKEND_WITHIN[name] * SLOW
+        pop3_login_fails(h, "pfault-" + name, within)
+        check(pop3_stat(h, "bob") >= 1, "bob's POP3 after %s" % name)
+        sieve_login_fails(h, "sfault-" + name, within)
+        c = Sieve(h)
+        try:
+            _, ok = c.cmd(sieve_auth("sieve-good", FAULT_PW))
+            check(ok.startswith("OK"), "ManageSieve after %s: %r" % (
+                name, ok))
+        finally:
+            c.close()
+
+
+@group(POP3_SIEVE)
+def pop3_sieve_faults_nothing_in_logs(h):
+    check_secrets(h)
 
 
 # ------------------------------------------------------------ client faults

@@ -269,6 +269,38 @@ def ctl_kick_closes_exactly_that_user(h):
 
 
 @test
+def workers_kick_and_list_every_worker(h):
+    """Two worker threads (the harness's default): the kernel spreads
+    connections over both, and a listing, the status counts and a kick
+    reach the sessions on each."""
+    wait_idle(h)
+    check(re.search(r"ferryd: 2 workers, one thread each", h.ferry_log()),
+          "ferryd did not start two worker threads")
+    alice = [h.login("alice", h.password("alice")) for _ in range(16)]
+    bob = [h.login("bob", h.password("bob")) for _ in range(4)]
+    try:
+        rows = ctl_json(h, "sessions", "alice")["sessions"]
+        check(len(rows) == 16, "sessions alice: %d rows" % len(rows))
+        on = {r["worker"] for r in rows}
+        # 16 connections all hashed to one socket: odds of 2^-15.
+        check(on == {0, 1}, "alice's sessions on workers %r" % on)
+        j = ctl_json(h, "status")
+        check(j["sessions"]["open"] == 20 and j["sessions"]["relay"] == 20,
+              "status sessions: %r" % j["sessions"])
+        rc, out, err = ctl(h, "kick", "alice")
+        check("kicked 16 sessions of alice" in out, "kick output %r" % out)
+        check(not any(still_works(c) for c in alice),
+              "an alice session survived the kick")
+        check(all(still_works(c) for c in bob),
+              "bob's sessions were closed by kick alice")
+        rows = ctl_json(h, "sessions")["sessions"]
+        check(sorted(r["user"] for r in rows) == ["bob"] * 4,
+              "sessions after kick: %r" % rows)
+    finally:
+        close_all(alice + bob)
+
+
+@test
 def ctl_lookup_cache_vs_ldap(h):
     ctl(h, "flush")
     j = ctl_json(h, "lookup", "dave")

@@ -45,10 +45,13 @@ def run(argv, timeout=60, **kw):
 class POP3Harness(Harness):
     """The harness with ferry listening for pop3 (STLS optional), pop3
     (STLS required), pop3s, and one backend block per Dovecot server so
-    that each has its own POP3 port."""
+    that each has its own POP3 port.  One worker: the worker on the main
+    thread, asking the lookup service without messages (the other files
+    run two worker threads)."""
 
     def __init__(self):
         super().__init__()
+        self.workers = 1
         taken = {self.ferry_port, self.ldap_port} | set(self.port.values())
         taken |= set(self.pop3_port.values())
         self.p_opt = free_port(self.ferry_addr, taken)

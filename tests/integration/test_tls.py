@@ -462,6 +462,97 @@ def tls_handshake_timeout(h):
         s.close()
 
 
+def tls_sets(h):
+    """ferryd's ferry_tls_context_sets gauge (ferryctl metrics)."""
+    ctl = os.environ.get("FERRYCTL") or os.path.join(
+        os.path.dirname(os.path.abspath(h.ferryd)), "ferryctl")
+    r = run([ctl, "-s", h.control_socket, "metrics"], timeout=20)
+    m = re.search(rb"^ferry_tls_context_sets (\d+)$", r.stdout, re.M)
+    check(m is not None, "no ferry_tls_context_sets in %r" % r.stdout[-300:])
+    return int(m.group(1))
+
+
+def reload_ctl(h):
+    ctl = os.environ.get("FERRYCTL") or os.path.join(
+        os.path.dirname(os.path.abspath(h.ferryd)), "ferryctl")
+    r = run([ctl, "-s", h.control_socket, "reload"], timeout=20)
+    check(r.returncode == 0, "ferryctl reload: %r %r" % (r.stdout, r.stderr))
+
+
+def der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+@test
+def reload_renews_certificate(h):
+    """A renewed certificate (same paths, new files) and a reload: open
+    sessions keep the certificates they started with, SNI and a later
+    STARTTLS included; new connections get the new one; the old set is
+    freed with its last session."""
+    com, org = h.cert_com, h.cert_org
+    old_com, old_org = der(com[0]), der(org[0])
+    check(tls_sets(h) == 1, "TLS sets before: %d" % tls_sets(h))
+    relayed = tls_conn(h)
+    waiting = Conn(h.ferry_addr, h.ferry_port)
+    fresh = None
+    try:
+        check(relayed.sock.getpeercert(True) == old_com, "not the old cert")
+        _, t = relayed.command("a1", "LOGIN alice %s" % h.password("alice"))
+        check(t.startswith("OK"), "LOGIN -> %r" % t)
+        # certbot's way: new files in place, then a reload
+        d = h.path("tls", "renewed")
+        os.makedirs(d)
+        for (crt, key), cn, sans in (
+                (com, "imap.example.com", ["DNS:imap.example.com",
+                                           "IP:" + h.ferry_addr,
+                                           "DNS:" + h.ferry_addr]),
+                (org, "imap.example.org", ["DNS:imap.example.org"])):
+            ncrt, nkey = make_cert(d, cn, cn, sans, (h.ca, h.ca[:-4] +
+                                                     ".key"))
+            shutil.copy(ncrt, crt)
+            shutil.copy(nkey, key)
+        new_com, new_org = der(com[0]), der(org[0])
+        check(new_com != old_com and new_org != old_org, "same certs")
+        reload_ctl(h)
+        check(tls_sets(h) == 2, "TLS sets after the reload with two old "
+              "sessions: %d, want 2" % tls_sets(h))
+        fresh = tls_conn(h)
+        check(fresh.sock.getpeercert(True) == new_com,
+              "a new connection got the old certificate")
+        fresh.close()
+        fresh = tls_conn(h, server_hostname="imap.example.org")
+        check(fresh.sock.getpeercert(True) == new_org,
+              "a new connection (SNI) got the old certificate")
+        # the session begun before the reload: its certificates
+        _, t = waiting.command("s1", "STARTTLS")
+        check(t.startswith("OK"), "STARTTLS -> %r" % t)
+        waiting.starttls(h.client_ctx(), "imap.example.org")
+        check(waiting.sock.getpeercert(True) == old_org,
+              "STARTTLS (SNI) after the reload in an old session: not "
+              "the old certificate")
+        _, t = waiting.command("s2", "LOGIN bob %s" % h.password("bob"))
+        check(t.startswith("OK"), "LOGIN after STARTTLS -> %r" % t)
+        check(which(waiting) == "B", "bob not on B")
+        check(which(relayed) == "A", "the relayed session broke")
+        _, t = fresh.command("f1", "LOGIN alice %s" % h.password("alice"))
+        check(t.startswith("OK") and which(fresh) == "A",
+              "LOGIN on the new set -> %r" % t)
+        check(tls_sets(h) == 2, "TLS sets: %d, want 2" % tls_sets(h))
+        relayed.command("a9", "LOGOUT")
+        relayed.close()
+        check(tls_sets(h) == 2, "freed with a session still open")
+        waiting.command("s9", "LOGOUT")
+        waiting.close()
+        wait_until("the old TLS set freed", lambda: tls_sets(h) == 1,
+                   5 * ferrytest.SLOW)
+        check(which(fresh, "x") == "A", "the new set's session broke")
+    finally:
+        for c in (relayed, waiting, fresh):
+            if c is not None:
+                c.close()
+
+
 # ------------------------------------------------------------ SASL
 @test
 def authenticate_plain_sasl_ir(h):

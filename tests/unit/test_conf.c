@@ -700,6 +700,29 @@ test_operations(void **state)
 	    "greater than 0");
 }
 
+/* workers auto | 1..64; auto resolves to the cores online. */
+static void
+test_workers(void **state)
+{
+	struct conf	*c;
+
+	c = parse_ok(MINIMAL);
+	assert_int_equal(c->workers, 0);
+	assert_true(conf_workers(c) >= 1);
+	assert_true(conf_workers(c) <= CONF_WORKERS_MAX);
+	conf_free(&c);
+	c = parse_ok("workers 3\n" MINIMAL);
+	assert_int_equal(conf_workers(c), 3);
+	conf_free(&c);
+	c = parse_ok("workers auto\n" MINIMAL);
+	assert_int_equal(c->workers, 0);
+	conf_free(&c);
+	parse_err("workers 0\n" MINIMAL, "t.conf:1: ", "out of range");
+	parse_err("\nworkers 65\n" MINIMAL, "t.conf:2: ", "workers");
+	parse_err("workers many\n" MINIMAL, "t.conf:1: ", "bad number");
+	parse_err("workers\n" MINIMAL, "t.conf:1: ", "workers");
+}
+
 int
 main(void)
 {
@@ -719,6 +742,7 @@ main(void)
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_odd_bytes),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_workers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

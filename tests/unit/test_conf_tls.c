@@ -1,6 +1,7 @@
 /*
  * conf: the TLS settings (listen modes, trusted-networks, the tls block,
- * backend TLS), and cidr, the address ranges trusted-networks uses.
+ * backend TLS), cidr, the address ranges trusted-networks uses, and the
+ * reference counting of tls.c's context sets.
  */
 #include "config.h"
 
@@ -15,6 +16,7 @@
 
 #include <string.h>
 
+#include "proxy/tls.h"
 #include "src/cidr.h"
 #include "src/conf.h"
 
@@ -212,6 +214,45 @@ test_cidr(void **state)
 	assert_int_equal(cidr_parse("", &c, &e), -1);
 }
 
+/* A set lives while a reference does: a reload drops main's, each
+ * session its own (tls.h). */
+static void
+test_tls_refs(void **state)
+{
+	struct conf	*c = parse_ok("listen imap 127.0.0.1:143 starttls=off\n"
+			    MIN_LDAP);
+	struct conf	*bad = parse_ok("listen imaps 127.0.0.1:993\n"
+			    "tls {\ncertificate /nonexistent.pem\n"
+			    "key /nonexistent.key\n}\n" MIN_LDAP);
+	struct tls	*t, *s1, *s2;
+	unsigned int	 live = tls_live();
+	char		 err[CONF_ERR_MAX];
+
+	t = tls_new(c, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(tls_live(), live + 1);
+	assert_int_equal(tls_server_ready(t), 0);
+	s1 = tls_ref(t);
+	s2 = tls_ref(t);
+	assert_ptr_equal(s1, t);
+	tls_unref(&t);			/* replaced by a reload */
+	assert_null(t);
+	assert_int_equal(tls_live(), live + 1);
+	tls_unref(&s1);
+	assert_int_equal(tls_live(), live + 1);
+	tls_unref(&s2);			/* the last session */
+	assert_null(s2);
+	assert_int_equal(tls_live(), live);
+	tls_unref(&s2);			/* NULL: nothing */
+
+	/* A failed tls_new() leaves nothing behind. */
+	assert_null(tls_new(bad, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent.pem"));
+	assert_int_equal(tls_live(), live);
+	conf_free(&bad);
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -220,6 +261,7 @@ main(void)
 		cmocka_unit_test(test_all),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_tls_refs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -181,12 +181,12 @@ test_clients_backoff(void **state)
 
 	c = clients_attach(cs, (struct sockaddr *)&a);
 	/* Failures far apart never add up. */
-	assert_int_equal(clients_failed(c, 3, 1000, 0), 0);
-	assert_int_equal(clients_failed(c, 3, 1000, 1500), 0);
-	assert_int_equal(clients_failed(c, 3, 1000, 3000), 0);
+	assert_int_equal(clients_failed(cs, c, 3, 1000, 0), 0);
+	assert_int_equal(clients_failed(cs, c, 3, 1000, 1500), 0);
+	assert_int_equal(clients_failed(cs, c, 3, 1000, 3000), 0);
 	/* Three within the window: refused for 1000ms. */
-	assert_int_equal(clients_failed(c, 3, 1000, 3100), 0);
-	assert_int_equal(clients_failed(c, 3, 1000, 3200), 1);
+	assert_int_equal(clients_failed(cs, c, 3, 1000, 3100), 0);
+	assert_int_equal(clients_failed(cs, c, 3, 1000, 3200), 1);
 	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 50, 3300),
 	    CLIENTS_BACKOFF);
 	clients_stats(cs, 3300, &tracked, &blocked);
