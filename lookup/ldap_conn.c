@@ -567,9 +567,15 @@ conn_install_tls(struct ldap_conn *c)
 	if ((rc = ldap_install_tls(c->ld)) == LDAP_SUCCESS)
 		return 0;
 	ldap_get_option(c->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
-	snprintf(why, sizeof(why), "TLS: %s%s%s%s", ldap_err2string(rc),
+	/* libldap's own detail is often just "(unknown error code)" for a
+	 * certificate it refused: name what the operator can check. */
+	snprintf(why, sizeof(why), "TLS: %s%s%s%s%s%s%s", ldap_err2string(rc),
 	    msg != NULL ? " (" : "", msg != NULL ? msg : "",
-	    msg != NULL ? ")" : "");
+	    msg != NULL ? ")" : "", conf->tls_verify ? "; is the server's "
+	    "certificate for this host and signed by " : "",
+	    conf->tls_verify ? (conf->tls_ca_file != NULL ?
+	    conf->tls_ca_file : "the system's CAs") : "",
+	    conf->tls_verify ? "?" : "");
 	if (msg != NULL)
 		ldap_memfree(msg);
 	conn_addr_failed(c, why);

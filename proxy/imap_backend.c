@@ -220,28 +220,31 @@ send_authenticate(struct session *s, enum sasl_mech mech)
 		return -1;
 	}
 	/* The whole command is one piece; without SASL-IR the response
-	 * waits for the backend's "+". */
-	s->login_pieces[0] = NULL;
-	if (asprintf(&s->login_pieces[0], TAG_PREFIX "AUTHENTICATE %s%s%s"
-	    "\r\n", sasl_mech_name(mech), (s->bcaps & BCAP_SASLIR) ?
-	    " " : "", (s->bcaps & BCAP_SASLIR) ? resp : "") == -1) {
-		s->login_pieces[0] = NULL;
+	 * waits for the backend's "+".  strjoin(), not asprintf(): 1,600
+	 * instructions a login (callgrind). */
+	if (s->bcaps & BCAP_SASLIR)
+		s->login_pieces[0] = strjoin(&s->login_piece_len[0],
+		    TAG_PREFIX "AUTHENTICATE ", sasl_mech_name(mech), " ", resp,
+		    "\r\n", (char *)NULL);
+	else
+		s->login_pieces[0] = strjoin(&s->login_piece_len[0],
+		    TAG_PREFIX "AUTHENTICATE ", sasl_mech_name(mech), "\r\n",
+		    (char *)NULL);
+	if (s->login_pieces[0] == NULL) {
 		sasl_wipe_free(&resp);
 		backend_fail(s, "out of memory");
 		return -1;
 	}
-	s->login_piece_len[0] = strlen(s->login_pieces[0]);
 	s->npieces = 1;
 	s->next_piece = 0;
 	if (!(s->bcaps & BCAP_SASLIR)) {
-		s->login_pieces[1] = NULL;
-		if (asprintf(&s->login_pieces[1], "%s\r\n", resp) == -1) {
-			s->login_pieces[1] = NULL;
+		s->login_pieces[1] = strjoin(&s->login_piece_len[1], resp,
+		    "\r\n", (char *)NULL);
+		if (s->login_pieces[1] == NULL) {
 			sasl_wipe_free(&resp);
 			backend_fail(s, "out of memory");
 			return -1;
 		}
-		s->login_piece_len[1] = strlen(s->login_pieces[1]);
 		s->npieces = 2;
 	}
 	sasl_wipe_free(&resp);

@@ -8,7 +8,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "proxy/imap_boundary.h"
@@ -41,9 +40,7 @@ static void	splice_cb(evutil_socket_t, short, void *);
 int
 relay_is_plain(struct bufferevent *bev)
 {
-	return bufferevent_get_underlying(bev) == NULL &&
-	    bufferevent_openssl_get_ssl(bev) == NULL &&
-	    bufferevent_getfd(bev) != -1;
+	return session_plain_fd(bev) != -1;
 }
 
 void

@@ -135,9 +135,14 @@ const char	*session_state_name(enum session_state);
  * event of a plain socket for nothing. */
 void		 session_enable_rw(struct bufferevent *);
 void		 session_plain_read(struct bufferevent *);
+/* The descriptor of a bufferevent session_plain_read() took, else -1. */
+int		 session_plain_fd(struct bufferevent *);
 /* Arm (or with ms < 0, stop) the session's single timer. */
 void		 session_timer(struct session *, int ms);
-/* The pre-auth timer: what is left of limits.preauth-timeout. */
+/* The pre-auth timer: what is left of limits.preauth-timeout.  Set on
+ * every way into SESS_PREAUTH (greeting, TLS up, back from a failed
+ * login); it counts from the accept, so commands do not set it again
+ * (an event_add() each, 280 instructions, callgrind). */
 void		 session_preauth_timer(struct session *);
 /* Write s to the client.  -1 if the session closed. */
 int		 session_send(struct session *, const char *, size_t);

@@ -240,7 +240,6 @@ auth_read(struct session *s, struct evbuffer *in, const char *buf,
 		break;
 	case SIEVE_PARSE_OK:
 		session_wipe_drain(in, cmd.consumed);
-		session_preauth_timer(s);
 		r = auth_response(s, cmd.args[0].data, cmd.args[0].len,
 		    cmd.cancel);
 		break;
@@ -303,7 +302,6 @@ sieve_read(struct session *s)
 			break;
 		case SIEVE_PARSE_OK:
 			session_wipe_drain(in, cmd.consumed);
-			session_preauth_timer(s);
 			dispatch(s, &cmd);
 			break;
 		}

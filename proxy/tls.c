@@ -167,6 +167,24 @@ client_ctx(const struct conf *conf, const char *ca, const char *where,
 	return ctx;
 }
 
+/*
+ * Does any backend get TLS?  If not, no client context is made: one
+ * holds the whole CA store (about 0.85 MB with the system's bundle),
+ * and every reload makes a new set (soak test).
+ */
+static int
+backends_use_tls(const struct conf *conf)
+{
+	size_t	i;
+
+	if (conf->backend.tls != CONF_BTLS_OFF)
+		return 1;
+	for (i = 0; i < conf->nbackends; i++)
+		if (conf->backends[i].opts.tls != CONF_BTLS_OFF)
+			return 1;
+	return 0;
+}
+
 /* One client context per distinct CA file named in a backend block. */
 static int
 backend_cas(struct tls *t, const struct conf *conf, char *err,
@@ -249,8 +267,9 @@ tls_new(const struct conf *conf, char *err, size_t errlen)
 	t = xcalloc(1, sizeof(*t));
 	atomic_init(&t->refs, 1);
 	atomic_fetch_add_explicit(&tls_nlive, 1, memory_order_relaxed);
-	if ((t->client = client_ctx(conf, conf->backend.ca, "backend-defaults",
-	    err, errlen)) == NULL || backend_cas(t, conf, err, errlen) == -1)
+	if (backends_use_tls(conf) && ((t->client = client_ctx(conf,
+	    conf->backend.ca, "backend-defaults", err, errlen)) == NULL ||
+	    backend_cas(t, conf, err, errlen) == -1))
 		goto fail;
 	if (ct->certificate == NULL)
 		return t;
@@ -395,7 +414,9 @@ tls_wrap_client(struct tls *t, struct event_base *base,
 	SSL			*ssl;
 	int			 is_ip;
 
-	if ((ssl = SSL_new(ctx_for_ca(t, ca))) == NULL)
+	/* No context: no backend of this configuration wants TLS. */
+	if (ctx_for_ca(t, ca) == NULL || (ssl = SSL_new(ctx_for_ca(t, ca))) ==
+	    NULL)
 		return NULL;
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	is_ip = inet_pton(AF_INET6, host, &a6) == 1 ||

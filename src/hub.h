@@ -40,6 +40,8 @@ struct hub {
 	struct moves		*moves;
 	struct clients		*clients;	/* shared, locked */
 	struct hub_lookup_list	 lookups;	/* workers' requests */
+	/* Sessions open on all workers, for limits sessions. */
+	_Atomic size_t		 nsessions;
 };
 
 /* What one worker wrote for a task. */

@@ -15,6 +15,7 @@
 #include "proxy/session.h"
 #include "src/clients.h"
 #include "src/conf.h"
+#include "src/hub.h"
 #include "src/listener.h"
 #include "src/log.h"
 #include "src/util.h"
@@ -174,7 +175,9 @@ listener_limits(struct worker *w, int fd, const struct sockaddr *sa,
 {
 	const struct conf_limits *lim = &w->conf->limits;
 
-	if (w->nsessions >= (size_t)lim->sessions) {
+	/* The limit is for the whole daemon, all workers. */
+	if (atomic_load_explicit(&w->hub->nsessions, memory_order_relaxed) >=
+	    (size_t)lim->sessions) {
 		w->counters.sessions_refused++;
 		listener_refuse(fd, proto, "Too many connections, try again "
 		    "later.");

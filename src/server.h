@@ -38,6 +38,7 @@ struct server {
 	struct control		*control;
 	struct metrics_http	*http;
 	struct retired_list	 retired;	/* lookups still answering */
+	size_t			 old_state;	/* and TLS sets: trim_after_reload */
 	/* The current TLS contexts (a reference; sessions hold their own,
 	 * so a reload's old set goes with its last session, tls.h). */
 	struct tls		*tls;

@@ -49,6 +49,7 @@ class Churn:
                        "error": 0, "kicks": 0, "reloads": 0,
                        "ldap_restarts": 0}
         self.held = []
+        self.ops_error = None
 
     def count(self, k):
         with self.lock:
@@ -117,13 +118,24 @@ class Churn:
                     pass
 
     def ops(self, ctl):
+        """Kicks, reloads and LDAP restarts; a failure here fails the
+        soak (it used to end this thread silently)."""
+        try:
+            self._ops(ctl)
+        except Exception as e:  # noqa: BLE001 - reported at the end
+            self.ops_error = "%s: %s" % (type(e).__name__, e)
+
+    def _ops(self, ctl):
         rnd = random.Random(7)
         t0 = time.monotonic()
         last_reload = last_ldap = t0
         while not self.stop.wait(5):
-            subprocess.run([ctl, "-s", self.h.control_socket, "kick",
-                            rnd.choice(USERS)], capture_output=True,
-                           timeout=10)
+            p = subprocess.run([ctl, "-s", self.h.control_socket, "kick",
+                                rnd.choice(USERS)], capture_output=True,
+                               timeout=10)
+            if p.returncode != 0:
+                raise RuntimeError("ferryctl kick: exit %d: %s" % (
+                    p.returncode, p.stderr.decode(errors="replace")))
             self.count("kicks")
             now = time.monotonic()
             if now - last_reload >= 60:
@@ -253,6 +265,9 @@ def main():
         ok = False
     if problems:
         print("FAIL harness: %s" % "; ".join(problems))
+        ok = False
+    if churn.ops_error:
+        print("FAIL kicks and reloads stopped: %s" % churn.ops_error)
         ok = False
     print("soak: %s" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1

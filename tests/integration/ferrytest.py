@@ -337,6 +337,12 @@ class Harness:
         self.pop3_port = {k: free_port(self.addr[k], taken_p) for k in "AB"}
         self.ldap_uri = "ldap://%s:%d" % (self.ldap_addr, self.ldap_port)
         self.ldapi_path = None  # set by _setup_ldap
+        # ldap_tls: slapd gets a certificate (self.ldap_ca signs it) for
+        # StartTLS, and listens for ldaps:// on ldaps_uri too
+        self.ldap_tls = False
+        self.ldap_ca = None
+        self.ldaps_uri = "ldaps://%s:%d" % (
+            self.ldap_addr, free_port(self.ldap_addr, taken_p))
 
     # --- helpers for tests
     def password(self, uid):
@@ -473,6 +479,17 @@ class Harness:
     def _setup_ldap(self):
         d = self.path("ldap")
         os.makedirs(os.path.join(d, "db"))
+        tls, uris = "", self.ldap_uri + "/ " + self.ldapi_uri()
+        if self.ldap_tls:
+            td = os.path.join(d, "tls")
+            os.makedirs(td)
+            self.ldap_ca = make_ca(td, "ldap-ca", "ferry test LDAP CA")
+            crt, key = make_cert(td, "slapd", self.ldap_addr,
+                                 ["IP:" + self.ldap_addr], self.ldap_ca)
+            tls = ("TLSCACertificateFile %s\nTLSCertificateFile %s\n"
+                   "TLSCertificateKeyFile %s\n" % (self.ldap_ca[0], crt,
+                                                   key))
+            uris += " " + self.ldaps_uri + "/"
         conf = """\
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -484,7 +501,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload syncprov
 loglevel stats
-# SASL EXTERNAL over ldapi://: this process's uid reads as ferry
+{tls}# SASL EXTERNAL over ldapi://: this process's uid reads as ferry
 authz-regexp "gidNumber=[0-9]+\\\\+uidNumber={euid},cn=peercred,cn=external,cn=auth"
     "{ferrydn}"
 
@@ -508,13 +525,12 @@ access to *
     by * none
 """.format(d=d, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=LDAP_ROOT_PW,
            ferrydn=FERRY_DN, euid=os.geteuid(),
-           syncprov="" if self.syncprov else "# ")
+           syncprov="" if self.syncprov else "# ", tls=tls)
         with open(os.path.join(d, "slapd.conf"), "w") as f:
             os.fchmod(f.fileno(), 0o600)  # holds rootpw
             f.write(conf)
         self.procs["slapd"] = Proc(
-            "slapd", [self.slapd_bin, "-d", "256", "-h",
-                      self.ldap_uri + "/ " + self.ldapi_uri(),
+            "slapd", [self.slapd_bin, "-d", "256", "-h", uris,
                       "-f", os.path.join(d, "slapd.conf")],
             os.path.join(d, "slapd.log"))
 

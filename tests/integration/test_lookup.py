@@ -225,6 +225,67 @@ def sasl_external_over_ldapi(h):
           "no 'connected to ldapi://' line")
 
 
+# ----------------------------------------------------------- LDAP over TLS
+
+def tls_bind(uri, ca, starttls):
+    """uri and the usual simple bind, with the CA file ca(h)."""
+    def part(h):
+        return ("    uri %s\n    bind-dn %s\n    bind-password-file %s\n"
+                "    tls-ca-file %s%s" % (
+                    uri(h), ferrytest.FERRY_DN, h.path("ldap.secret"), ca(h),
+                    "\n    starttls yes" if starttls else ""))
+    return part
+
+
+def other_ca(h):
+    """A CA that did not sign slapd's certificate."""
+    d = h.path("other-ca")
+    os.makedirs(d, exist_ok=True)
+    return ferrytest.make_ca(d, "other", "not the LDAP CA")[0]
+
+
+STARTTLS = {"ldap_tls": True, "extra": backends, "ldap_uri_bind": tls_bind(
+    lambda h: h.ldap_uri, lambda h: h.ldap_ca[0], True)}
+LDAPS = {"ldap_tls": True, "extra": backends, "ldap_uri_bind": tls_bind(
+    lambda h: h.ldaps_uri, lambda h: h.ldap_ca[0], False)}
+WRONG_CA = {"ldap_tls": True, "extra": backends, "ldap_uri_bind": tls_bind(
+    lambda h: h.ldaps_uri, other_ca, False)}
+
+
+def tls_sessions(h):
+    """slapd's log lines for TLS connections it accepted."""
+    return re.findall(r"conn=\d+ fd=\d+ TLS established", h.slapd_log())
+
+
+@group(STARTTLS)
+def ldap_starttls(h):
+    check(where(h, "alice") == "A", "alice not on A")
+    check(where(h, "bob") == "B", "bob not on B")
+    check(re.search(r"op=\d+ STARTTLS", h.slapd_log()),
+          "slapd saw no StartTLS")
+    check(tls_sessions(h), "slapd logged no TLS connection")
+    check(wait_log(h, r"ldap: connected to ldap://"), "no connected line")
+
+
+@group(LDAPS)
+def ldap_ldaps(h):
+    check(where(h, "carol") == "A", "carol not on A")
+    check(tls_sessions(h), "slapd logged no TLS connection")
+    check(not re.search(r"STARTTLS", h.slapd_log()), "StartTLS on ldaps")
+    check(wait_log(h, r"ldap: connected to ldaps://"), "no connected line")
+
+
+@group(WRONG_CA)
+def ldap_wrong_ca_refused(h):
+    """slapd's certificate is not signed by tls-ca-file's CA: no login is
+    routed by an LDAP server ferry cannot trust, and the log says why."""
+    expect_login_fails(h, "alice", h.password("alice"), UNAVAILABLE)
+    check(wait_log(h, r"ldap: ldaps://.*TLS: .*signed by .*other\.pem"),
+          "the log does not name the TLS failure and the CA file")
+    check(not re.search(r"ldap: connected to", h.ferry_log()),
+          "connected to an untrusted LDAP server")
+
+
 # ------------------------------------------------------------------ main
 
 def lookup_harness(kw):
@@ -235,7 +296,7 @@ def lookup_harness(kw):
     for k, v in kw.items():
         setattr(h, {"cache": "cache_conf", "extra": "ferry_extra",
                     "ldap_uri_bind": "ldap_uri_bind",
-                    "ldap_extra": "ldap_extra"}[k], v)
+                    "ldap_extra": "ldap_extra", "ldap_tls": "ldap_tls"}[k], v)
     return h
 
 

@@ -522,6 +522,33 @@ def reload_applies_preauth_timeout(h):
 
 
 @test
+def session_limit_counts_every_worker(h):
+    """limits sessions is for the daemon, not per worker thread: with two
+    workers, the sixth connection is refused although each worker holds
+    fewer than five."""
+    wait_idle(h)
+    old = set_limits(h, "    sessions 5")
+    conns = []
+    try:
+        ctl(h, "reload")
+        before = metrics(h)
+        for _ in range(5):
+            conns.append(raw(h))
+        check(all(c.greeting.startswith(b"* OK") for c in conns),
+              "first five not greeted")
+        extra = raw(h)
+        check(extra.greeting.startswith(b"* BYE Too many connections"),
+              "sixth connection got %r" % extra.greeting)
+        check(extra.at_eof(3), "sixth connection left open")
+        extra.close()
+        key = 'ferry_connections_refused_total{reason="sessions"}'
+        check(metrics(h)[key] == before[key] + 1, "refusal counter")
+    finally:
+        close_all(conns)
+        restore_conf(h, old)
+
+
+@test
 def per_client_limit(h):
     wait_idle(h)
     old = set_limits(h, "    per-client 3")
