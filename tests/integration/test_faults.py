@@ -33,6 +33,7 @@ import ferrytest  # noqa: E402
 from ferrytest import (Harness, LineConn, LoginFailed, Proc,  # noqa: E402
                        RawIMAP, free_port, random_loopback)
 from test_imap import Fail, check, expect_login_fails  # noqa: E402
+from test_sieve import Raw as SieveRaw  # noqa: E402
 
 UNAVAILABLE = "[UNAVAILABLE]"
 AUTHFAILED = "[AUTHENTICATIONFAILED]"
@@ -595,24 +596,15 @@ POP3_SIEVE = {
 }
 
 
-class Sieve(LineConn):
-    """A line-level ManageSieve client (as test_sieve.py's)."""
+class Sieve(SieveRaw):
+    """test_sieve.py's line-level ManageSieve client, on the fault
+    harness's listener and with a longer timeout."""
 
     def __init__(self, h, timeout=15):
-        super().__init__(h.ferry_addr, h.sieve_listen, timeout=timeout)
+        self.h = h
+        LineConn.__init__(self, h.ferry_addr, h.sieve_listen,
+                          timeout=timeout)
         self.caps = self.response()
-
-    def response(self):
-        lines = []
-        while True:
-            ln = self.line()
-            if re.match(r"(OK|NO|BYE)\b", ln) or ln == "":
-                return lines, ln
-            lines.append(ln)
-
-    def cmd(self, text):
-        self.send(text + "\r\n")
-        return self.response()
 
 
 def sieve_auth(user, password):
