@@ -301,11 +301,11 @@ verb_moves(struct control_conn *cc, struct ctlbuf *b,
 	}
 }
 
-/* On each worker, for status and metrics. */
+/* On each worker, for status: counts and rows. */
 static void
-tally_task(struct worker *w, const struct task *t, struct task_part *p)
+status_task(struct worker *w, const struct task *t, struct task_part *p)
 {
-	sessions_tally(w, &p->tally);
+	sessions_tally(w, &p->tally, 1);
 }
 
 /* params: the user, or NULL for all. */
@@ -403,7 +403,7 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 	    control_verb_name(req.verb), req.has_arg ? " " : "", arg);
 	switch (req.verb) {
 	case CTL_STATUS:
-		ask_workers(cc, &req, tally_task, 0);
+		ask_workers(cc, &req, status_task, 0);
 		break;
 	case CTL_SESSIONS:
 		ask_workers(cc, &req, list_task, 1);
@@ -432,7 +432,7 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 			conn_answer(cc, NULL, "ok configuration reloaded");
 		break;
 	case CTL_METRICS:
-		ask_workers(cc, &req, tally_task, 0);
+		ask_workers(cc, &req, hub_tally_task, 0);
 		break;
 	case CTL_HOLD:
 	case CTL_RELEASE:

@@ -261,6 +261,12 @@ task_abandon(struct task *t)
 }
 
 void
+hub_tally_task(struct worker *w, const struct task *t, struct task_part *p)
+{
+	sessions_tally(w, &p->tally, 0);
+}
+
+void
 task_merge_tallies(struct task *t)
 {
 	size_t	i;

@@ -78,6 +78,9 @@ struct task	*hub_task(struct hub *, task_fn *, void *params,
 void		 task_abandon(struct task *);
 /* A part that will never come (shutdown): no callback. */
 void		 task_release(struct task *);
+/* A task: the worker's counts, without status rows (tick, metrics). */
+void		 hub_tally_task(struct worker *, const struct task *,
+		    struct task_part *);
 /* The sum of the parts' tallies, into t->parts[0].tally. */
 void		 task_merge_tallies(struct task *);
 /* What the main thread adds to a worker's lookup answer: holds

@@ -85,13 +85,6 @@ server_stop(struct server *srv, const char *why)
 	event_base_loopbreak(srv->hub->base);
 }
 
-/* On each worker: its part of status, metrics and the tick. */
-static void
-tally_task(struct worker *w, const struct task *t, struct task_part *p)
-{
-	sessions_tally(w, &p->tally);
-}
-
 static void
 tick_done(struct task *t, void *arg)
 {
@@ -145,7 +138,7 @@ tick_cb(evutil_socket_t fd, short ev, void *arg)
 	retired_reap(srv, 0);
 	trim_after_reload(srv);
 	if (srv->tick_task == NULL)
-		srv->tick_task = hub_task(srv->hub, tally_task, NULL, NULL,
+		srv->tick_task = hub_task(srv->hub, hub_tally_task, NULL, NULL,
 		    tick_done, srv);
 }
 
@@ -165,7 +158,6 @@ drain_task(struct worker *w, const struct task *t, struct task_part *p)
 			continue;
 		session_close_after_flush(s, "shutdown");
 	}
-	p->count = w->nsessions;
 }
 
 static void

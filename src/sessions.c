@@ -65,7 +65,7 @@ tally_backends(struct sessions_tally *t)
 }
 
 void
-sessions_tally(struct worker *w, struct sessions_tally *t)
+sessions_tally(struct worker *w, struct sessions_tally *t, int rows)
 {
 	struct session			*s;
 	struct metrics_snapshot		*m = &t->m;
@@ -75,6 +75,8 @@ sessions_tally(struct worker *w, struct sessions_tally *t)
 		m->sessions[coarse_state(s->state)]++;
 		m->bytes_in += s->bytes_in;
 		m->bytes_out += s->bytes_out;
+		if (!rows)
+			continue;
 		count(t->protos, &t->nprotos, SESSIONS_PROTOS_MAX,
 		    s->proto->name, 1);
 		if (s->backend_addr[0] == '\0' ||

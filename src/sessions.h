@@ -37,8 +37,10 @@ struct sessions_tally {
 	int			 oom;
 };
 
-/* Count w's sessions and counters into t (zeroed by the caller). */
-void	sessions_tally(struct worker *, struct sessions_tally *);
+/* Count w's sessions and counters into t (zeroed by the caller); with
+ * rows, also the protocol and backend rows of status (a string search
+ * per session: only when asked). */
+void	sessions_tally(struct worker *, struct sessions_tally *, int rows);
 void	sessions_tally_merge(struct sessions_tally *into,
 	    const struct sessions_tally *);
 void	sessions_tally_free(struct sessions_tally *);
