@@ -32,7 +32,6 @@
 #include "src/util.h"
 #include "src/xmalloc.h"
 
-#define DOWN_MAX	256		/* backends remembered as down */
 #define NEG_NOUSER	1		/* cache_value.negative: */
 #define NEG_NOATTR	2		/*  why there is no route */
 
@@ -74,14 +73,6 @@ struct lookup_req {
 	char			 login[USERNAME_MAX + 1];
 };
 
-struct down {
-	TAILQ_ENTRY(down)	 entry;
-	uint64_t		 until;
-	char			 addr[MAILHOST_HOST_MAX + 16];
-};
-
-TAILQ_HEAD(down_list, down);
-
 struct lookup {
 	struct event_base	*base;
 	const struct conf	*conf;
@@ -90,8 +81,6 @@ struct lookup {
 	struct cache		*cache;
 	struct mapfile		*map;
 	struct lookup_req_list	 reqs;
-	struct down_list	 down;
-	size_t			 ndown;
 	uint64_t		 searches;
 	uint64_t		 coalesced;
 	uint64_t		 refused;
@@ -444,7 +433,6 @@ lookup_new(struct event_base *base, struct evdns_base *dns,
 	lk->base = base;
 	lk->conf = conf;
 	TAILQ_INIT(&lk->reqs);
-	TAILQ_INIT(&lk->down);
 	lk->rules.lowercase = conf->username.lowercase;
 	lk->rules.default_domain = conf->username.default_domain;
 	lk->rules.delimiter = conf->username.delimiter;
@@ -470,7 +458,6 @@ lookup_free(struct lookup **lkp)
 {
 	struct lookup		*lk = *lkp;
 	struct lookup_req	*r;
-	struct down		*d;
 
 	if (lk == NULL)
 		return;
@@ -483,10 +470,6 @@ lookup_free(struct lookup **lkp)
 	ldap_conn_free(&lk->conn);
 	cache_free(&lk->cache);
 	mapfile_free(&lk->map);
-	while ((d = TAILQ_FIRST(&lk->down)) != NULL) {
-		TAILQ_REMOVE(&lk->down, d, entry);
-		free(d);
-	}
 	free(lk);
 }
 
@@ -543,65 +526,5 @@ lookup_reload_map(struct lookup *lk, char *err, size_t errlen)
 	lk->map = m;
 	log_info("lookup: map file %s: %zu entries",
 	    lk->conf->lookup.map_file, mapfile_count(m));
-	return 0;
-}
-
-static struct down *
-down_find(struct lookup *lk, const char *addr)
-{
-	struct down	*d;
-
-	TAILQ_FOREACH(d, &lk->down, entry)
-		if (strcasecmp(d->addr, addr) == 0)
-			return d;
-	return NULL;
-}
-
-void
-lookup_backend_failed(struct lookup *lk, const char *addr, int down_ms)
-{
-	struct down	*d;
-
-	if (down_ms <= 0)
-		return;
-	if ((d = down_find(lk, addr)) == NULL) {
-		if (lk->ndown >= DOWN_MAX) {
-			/* The oldest mark is the least useful. */
-			d = TAILQ_FIRST(&lk->down);
-			TAILQ_REMOVE(&lk->down, d, entry);
-		} else if ((d = calloc(1, sizeof(*d))) == NULL)
-			return;
-		else
-			lk->ndown++;
-		snprintf(d->addr, sizeof(d->addr), "%s", addr);
-		TAILQ_INSERT_TAIL(&lk->down, d, entry);
-		log_warnx("backend %s marked down for %dms", addr, down_ms);
-	}
-	d->until = now_ms() + (uint64_t)down_ms;
-}
-
-void
-lookup_backend_ok(struct lookup *lk, const char *addr)
-{
-	struct down	*d;
-
-	if ((d = down_find(lk, addr)) == NULL)
-		return;
-	TAILQ_REMOVE(&lk->down, d, entry);
-	lk->ndown--;
-	free(d);
-	log_info("backend %s is up again", addr);
-}
-
-int
-lookup_backend_is_down(struct lookup *lk, const char *addr)
-{
-	struct down	*d;
-
-	if ((d = down_find(lk, addr)) == NULL)
-		return 0;
-	if (now_ms() < d->until)
-		return 1;
-	/* Expired: the next login tries it again. */
 	return 0;
 }

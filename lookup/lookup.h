@@ -40,7 +40,6 @@ struct lookup_result {
 	const char		*source;	/* cache, ldap, map, default */
 	int			 cached;	/* from the cache: may be stale */
 	const char		*reason;	/* for the log, never secret */
-	int			 backend_down;	/* marked down (hub_answer) */
 };
 
 struct lookup_stats {
@@ -76,16 +75,5 @@ void		 lookup_get_stats(const struct lookup *,
 		    struct lookup_stats *);
 /* Re-read the map file; -1 (old map kept) with err on failure. */
 int		 lookup_reload_map(struct lookup *, char *err, size_t);
-
-/*
- * Backends that failed to connect: addr is "host:port" as the proxy
- * writes it.  Marked down for the configured down-time, a backend is
- * answered LOOKUP_TEMPFAIL at once instead of waiting for a connect
- * timeout on every login.
- */
-void		 lookup_backend_failed(struct lookup *, const char *addr,
-		    int down_ms);
-void		 lookup_backend_ok(struct lookup *, const char *addr);
-int		 lookup_backend_is_down(struct lookup *, const char *addr);
 
 #endif

@@ -108,19 +108,22 @@ backend_format_addr(char *out, const char *host, uint16_t port)
 	*put_decimal(out, port) = '\0';
 }
 
-int
-backend_connect(struct session *s, const struct mailhost *mh,
-    uint16_t default_port, backend_connected_cb *connected,
-    backend_failed_cb *failed)
+/*
+ * Start connecting s->backend to mh at port (s->backend_addr already
+ * says so).  Calls exactly one of the callbacks later; the caller arms
+ * the timeout.  Returns -1 (after calling nothing) if it could not even
+ * start.
+ */
+static int
+backend_connect(struct session *s, const struct mailhost *mh, uint16_t port,
+    backend_connected_cb *connected, backend_failed_cb *failed)
 {
 	struct worker		*w = s->worker;
 	struct sockaddr_storage	 ss;
-	uint16_t		 port = mh->port != 0 ? mh->port : default_port;
 	int			 sslen;
 
 	s->backend_connected = connected;
 	s->backend_failed = failed;
-	backend_format_addr(s->backend_addr, mh->host, port);
 	/* Deferred callbacks: a connect that fails at once must not call
 	 * back into the caller before this function has returned. */
 	s->backend = bufferevent_socket_new(w->base, -1,
@@ -151,9 +154,21 @@ void
 backend_start(struct session *s, const struct mailhost *mh,
     uint16_t default_port, backend_connected_cb *connected)
 {
+	uint16_t	port = mh->port != 0 ? mh->port : default_port;
+	char		msg[300];
+
+	/* The address this protocol would connect to, not the mailHost:
+	 * a POP3 port down says nothing of the IMAP port. */
+	backend_format_addr(s->backend_addr, mh->host, port);
+	if (route_down(s)) {
+		snprintf(msg, sizeof(msg), "backend marked down (%s)",
+		    s->backend_addr);
+		login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
+		return;
+	}
 	session_set_state(s, SESS_BACKEND_CONNECT);
 	session_timer(s, route_opts(s)->connect_timeout_ms);
-	if (backend_connect(s, mh, default_port, connected,
+	if (backend_connect(s, mh, port, connected,
 	    backend_fail) == -1)
 		login_failed(s, LOGIN_FAIL_UNAVAILABLE,
 		    "cannot start backend connection", NULL);

@@ -22,15 +22,9 @@ struct mailhost;
 typedef void	backend_connected_cb(struct session *);
 typedef void	backend_failed_cb(struct session *, const char *why);
 
-/* Start connecting s->backend to host (port or default_port).  Calls
- * exactly one of the callbacks later; the caller arms the timeout.
- * Returns -1 (after calling nothing) if it could not even start. */
-int	backend_connect(struct session *, const struct mailhost *,
-	    uint16_t default_port, backend_connected_cb *,
-	    backend_failed_cb *);
-
 /* SESS_BACKEND_CONNECT: connect to mh (port, or default_port) with the
- * route's connect timeout; connected is called once it is up. */
+ * route's connect timeout; connected is called once it is up.  If that
+ * address is marked down (route_down()), the login fails at once. */
 void	backend_start(struct session *, const struct mailhost *,
 	    uint16_t default_port, backend_connected_cb *);
 /* The connection is up: SESS_BACKEND_LOGIN with the login timeout,

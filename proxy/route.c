@@ -12,6 +12,8 @@
 #include "proxy/route.h"
 #include "proxy/session.h"
 #include "src/conf.h"
+#include "src/downs.h"
+#include "src/hub.h"
 #include "src/log.h"
 #include "src/util.h"
 #include "src/worker.h"
@@ -31,16 +33,6 @@ route_accept(struct session *s, const struct lookup_result *res)
 	    conf_backend_find(s->conf, res->backend->name) : NULL;
 	s->route = res->host;
 	s->route_cached = res->cached;
-	/* Formatted only for the log of a refusal: snprintf() is 1,000
-	 * instructions a login (callgrind). */
-	if (res->host.port != 0 && res->backend_down) {
-		snprintf(s->backend_addr, sizeof(s->backend_addr),
-		    strchr(res->host.host, ':') ? "[%s]:%u" : "%s:%u",
-		    res->host.host, res->host.port);
-		s->proto->login_failed(s, LOGIN_FAIL_UNAVAILABLE,
-		    "backend marked down", NULL);
-		return -1;
-	}
 	return 0;
 }
 
@@ -60,15 +52,26 @@ route_login_user(const struct session *s)
 void
 route_connect_failed(struct session *s)
 {
-	if (s->backend_addr[0] != '\0')
-		worker_backend_failed(s->worker, s->backend_addr,
-		    route_opts(s)->down_time_ms);
+	int	ms = route_opts(s)->down_time_ms;
+
+	if (s->backend_addr[0] != '\0' && downs_mark(s->worker->hub->downs,
+	    s->backend_addr, ms, now_ms()))
+		log_warnx("backend %s marked down for %dms", s->backend_addr,
+		    ms);
 }
 
 void
 route_connect_ok(struct session *s)
 {
-	worker_backend_ok(s->worker, s->backend_addr);
+	if (downs_clear(s->worker->hub->downs, s->backend_addr))
+		log_info("backend %s is up again", s->backend_addr);
+}
+
+int
+route_down(struct session *s)
+{
+	return downs_is_down(s->worker->hub->downs, s->backend_addr,
+	    now_ms());
 }
 
 void

@@ -83,7 +83,7 @@ session_set_state(struct session *s, enum session_state st)
 
 void
 session_accept(struct worker *w, int fd, const struct sockaddr *sa,
-    socklen_t salen, const struct conf_listen *cl)
+    socklen_t salen, const struct conf_listen *cl, struct client_addr *peer)
 {
 	struct session	*s;
 	size_t		 i;
@@ -91,12 +91,15 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: refusing a connection");
 		close(fd);
+		clients_detach(w->clients, &peer, now_ms());
+		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
+		    memory_order_relaxed);
 		return;
 	}
 	s->worker = w;
 	s->conf = conf_ref(w->conf);
 	s->tls = tls_ref(w->tls);
-	s->peer = clients_attach(w->clients, sa);
+	s->peer = peer;
 	s->id = worker_session_id();
 	s->state = SESS_PREAUTH;
 	s->start_ms = s->last_active_ms = now_ms();
@@ -124,6 +127,8 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 		if (s->timer != NULL)
 			event_free(s->timer);
 		clients_detach(w->clients, &s->peer, now_ms());
+		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
+		    memory_order_relaxed);
 		conf_unref(&s->conf);
 		tls_unref(&s->tls);
 		free(s);
@@ -131,7 +136,6 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	}
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->nsessions++;
-	atomic_fetch_add_explicit(&w->hub->nsessions, 1, memory_order_relaxed);
 	w->counters.sessions_total++;
 	log_debug("session=%llu connect from %s", (unsigned long long)s->id,
 	    s->client_addr);
@@ -269,6 +273,10 @@ session_timer(struct session *s, int ms)
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
+	/* libevent adds tv to its cached clock, which stops while the loop
+	 * runs callbacks: after a slow turn (a TLS handshake under valgrind
+	 * took 4 s) the timer would fire that much early. */
+	event_base_update_cache_time(s->worker->base);
 	evtimer_add(s->timer, &tv);
 }
 
@@ -282,10 +290,6 @@ session_preauth_timer(struct session *s)
 {
 	uint64_t	now = now_ms(), end;
 
-	/* What is left counts from now, and so must libevent, whose clock
-	 * stops while the loop runs callbacks: after a slow turn (a TLS
-	 * handshake under valgrind took 4 s) the timer fired at once. */
-	event_base_update_cache_time(s->worker->base);
 	end = s->start_ms + (uint64_t)s->conf->limits.preauth_timeout_ms;
 	session_timer(s, end > now ? (int)(end - now) : 0);
 }

@@ -125,10 +125,12 @@ struct session {
 	struct imap_boundary	 bscan;
 };
 
-/* Accept fd from a listener.  Refuses (closes fd) on failure. */
+/* Accept fd from a listener, which has taken its place in the hub's
+ * session count and in peer (listener_limits()); both are the session's
+ * now.  Refuses (closes fd, gives both back) on failure. */
 void		 session_accept(struct worker *, int fd,
 		    const struct sockaddr *, socklen_t,
-		    const struct conf_listen *);
+		    const struct conf_listen *, struct client_addr *peer);
 void		 session_set_state(struct session *, enum session_state);
 const char	*session_state_name(enum session_state);
 /* bufferevent_enable(EV_READ | EV_WRITE) without arming the write

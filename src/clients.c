@@ -139,48 +139,38 @@ clients_free(struct clients **csp)
 }
 
 enum clients_verdict
-clients_check(struct clients *cs, const struct sockaddr *sa, int per_client,
-    uint64_t now)
+clients_admit(struct clients *cs, const struct sockaddr *sa, int per_client,
+    uint64_t now, struct client_addr **cp)
 {
 	unsigned char		 key[17];
 	struct client_addr	*c;
 	enum clients_verdict	 v = CLIENTS_OK;
-
-	if (make_key(sa, key) == -1)
-		return CLIENTS_OK;
-	pthread_mutex_lock(&cs->lock);
-	if ((c = find(cs, key, hash_key(key), now)) == NULL)
-		v = CLIENTS_OK;
-	else if (c->blocked_until_ms > now)
-		v = CLIENTS_BACKOFF;
-	else if (c->nsessions >= per_client)
-		v = CLIENTS_TOO_MANY;
-	pthread_mutex_unlock(&cs->lock);
-	return v;
-}
-
-struct client_addr *
-clients_attach(struct clients *cs, const struct sockaddr *sa)
-{
-	unsigned char		 key[17];
-	struct client_addr	*c;
 	size_t			 b;
 
+	*cp = NULL;
 	if (make_key(sa, key) == -1)
-		return NULL;
+		return CLIENTS_OK;
 	b = hash_key(key);
+	/* Checked and counted in one step: two workers accepting from one
+	 * address at once must not both take its last place. */
 	pthread_mutex_lock(&cs->lock);
-	if ((c = find(cs, key, b, 0)) == NULL &&
-	    (c = calloc(1, sizeof(*c))) != NULL) {
+	if ((c = find(cs, key, b, now)) != NULL) {
+		if (c->blocked_until_ms > now)
+			v = CLIENTS_BACKOFF;
+		else if (c->nsessions >= per_client)
+			v = CLIENTS_TOO_MANY;
+	} else if ((c = calloc(1, sizeof(*c))) != NULL) {
 		memcpy(c->key, key, sizeof(c->key));
 		c->bucket = b;
 		LIST_INSERT_HEAD(&cs->buckets[b], c, entry);
 		cs->n++;
 	}
-	if (c != NULL)
+	if (v == CLIENTS_OK && c != NULL) {
 		c->nsessions++;
+		*cp = c;
+	}
 	pthread_mutex_unlock(&cs->lock);
-	return c;
+	return v;
 }
 
 void

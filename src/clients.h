@@ -26,11 +26,11 @@ enum clients_verdict {
 
 struct clients	*clients_new(void);
 void		 clients_free(struct clients **);
-/* May a new connection from sa be accepted now? */
-enum clients_verdict clients_check(struct clients *, const struct sockaddr *,
-		    int per_client, uint64_t now_ms);
-/* A session from sa opened; NULL if out of memory (then untracked). */
-struct client_addr *clients_attach(struct clients *, const struct sockaddr *);
+/* May a new connection from sa be accepted now?  If so (CLIENTS_OK) it
+ * is counted at once, in *cp (NULL if out of memory: untracked), until
+ * clients_detach(). */
+enum clients_verdict clients_admit(struct clients *, const struct sockaddr *,
+		    int per_client, uint64_t now_ms, struct client_addr **cp);
 /* The session closed; *cp is set to NULL and may be freed. */
 void		 clients_detach(struct clients *, struct client_addr **,
 		    uint64_t now_ms);

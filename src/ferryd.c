@@ -155,8 +155,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	for (i = 0; i < nworkers; i++)
-		if ((listeners[i] = listener_bind(conf, err, sizeof(err))) ==
-		    NULL) {
+		if ((listeners[i] = listener_bind(conf, i == 0, err,
+		    sizeof(err))) == NULL) {
 			fprintf(stderr, "ferryd: %s\n", err);
 			return 1;
 		}

@@ -9,6 +9,7 @@
 
 #include "lookup/lookup.h"
 #include "src/conf.h"
+#include "src/downs.h"
 #include "src/hub.h"
 #include "src/log.h"
 #include "src/moves.h"
@@ -30,8 +31,6 @@ struct hub_lookup {
 void
 hub_answer(struct hub *hub, const char *user, struct lookup_result *res)
 {
-	char	addr[MAILHOST_HOST_MAX + 16];
-
 	if (res->status != LOOKUP_OK)
 		return;
 	/* ferryctl hold: the final copy of a move is running. */
@@ -39,11 +38,6 @@ hub_answer(struct hub *hub, const char *user, struct lookup_result *res)
 		res->status = LOOKUP_TEMPFAIL;
 		res->reason = "user on hold";
 		return;
-	}
-	if (res->host.port != 0) {
-		snprintf(addr, sizeof(addr), strchr(res->host.host, ':') ?
-		    "[%s]:%u" : "%s:%u", res->host.host, res->host.port);
-		res->backend_down = lookup_backend_is_down(hub->lookup, addr);
 	}
 }
 
@@ -174,13 +168,6 @@ hub_handle(struct mq_msg *q, void *arg)
 	case MSG_LOOKUP_CANCEL:
 		on_lookup_cancel(hub, m);
 		break;
-	case MSG_BACKEND_FAILED:
-		lookup_backend_failed(hub->lookup, m->u.backend.addr,
-		    m->u.backend.down_ms);
-		break;
-	case MSG_BACKEND_OK:
-		lookup_backend_ok(hub->lookup, m->u.backend.addr);
-		break;
 	case MSG_TASK_DONE:
 		on_task_done(m);
 		break;
@@ -199,6 +186,8 @@ hub_new(struct event_base *base, struct clients *clients)
 	hub = xcalloc(1, sizeof(*hub));
 	hub->base = base;
 	hub->clients = clients;
+	if ((hub->downs = downs_new()) == NULL)
+		fatalx("main thread: out of memory");
 	/* evdns reads /etc/resolv.conf; resolving never blocks the loop. */
 	if ((hub->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL &&
@@ -224,6 +213,7 @@ hub_free(struct hub **hp)
 		hub_lookup_free(hl);
 	}
 	evdns_base_free(hub->dns, 0);
+	downs_free(&hub->downs);
 	free(hub->workers);
 	free(hub);
 	*hp = NULL;

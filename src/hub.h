@@ -18,6 +18,7 @@
 #include "src/sessions.h"
 
 struct clients;
+struct downs;
 struct event_base;
 struct evdns_base;
 struct hub_lookup;
@@ -39,6 +40,7 @@ struct hub {
 	struct lookup		*lookup;	/* current; reload swaps it */
 	struct moves		*moves;
 	struct clients		*clients;	/* shared, locked */
+	struct downs		*downs;		/* shared, locked */
 	struct hub_lookup_list	 lookups;	/* workers' requests */
 	/* Sessions open on all workers, for limits sessions. */
 	_Atomic size_t		 nsessions;
@@ -84,7 +86,7 @@ void		 hub_tally_task(struct worker *, const struct task *,
 /* The sum of the parts' tallies, into t->parts[0].tally. */
 void		 task_merge_tallies(struct task *);
 /* What the main thread adds to a worker's lookup answer: holds
- * (ferryctl hold) and backends marked down. */
+ * (ferryctl hold). */
 void		 hub_answer(struct hub *, const char *user,
 		    struct lookup_result *);
 

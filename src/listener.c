@@ -51,6 +51,32 @@ struct listener_set {
 	size_t		 n;
 };
 
+/*
+ * Is cl's address free of other processes' listeners?  Bound without
+ * SO_REUSEPORT (SO_REUSEADDR only passes connections in TIME_WAIT), a
+ * socket cannot share a port anything listens on.  0 if free.
+ */
+static int
+listener_probe(const struct conf *conf, const struct conf_listen *cl,
+    char *err, size_t errlen)
+{
+	int	fd, on = 1, r = 0;
+
+	fd = socket(cl->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return 0;	/* the real socket() will say why */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+	    bind(fd, (const struct sockaddr *)&cl->ss, cl->sslen) == -1 &&
+	    errno == EADDRINUSE) {
+		snprintf(err, errlen, "%s:%d: listen %s %s: address already in "
+		    "use (another ferryd, or another server?)", conf->path,
+		    cl->line, conf_proto_name(cl->proto), cl->address);
+		r = -1;
+	}
+	close(fd);
+	return r;
+}
+
 static int
 listener_socket(const struct conf *conf, const struct conf_listen *cl,
     char *err, size_t errlen)
@@ -75,9 +101,9 @@ listener_socket(const struct conf *conf, const struct conf_listen *cl,
 }
 
 struct listener_set *
-listener_bind(const struct conf *conf, char *err, size_t errlen)
+listener_bind(const struct conf *conf, int first, char *err, size_t errlen)
 {
-	return listener_prepare(NULL, conf, err, errlen);
+	return listener_prepare(NULL, first, conf, err, errlen);
 }
 
 /* The old socket bound to cl's address, if any. */
@@ -94,12 +120,18 @@ listener_find(const struct listener_set *old, const struct conf_listen *cl)
 }
 
 struct listener_set *
-listener_prepare(const struct listener_set *old, const struct conf *conf,
-    char *err, size_t errlen)
+listener_prepare(const struct listener_set *old, int first,
+    const struct conf *conf, char *err, size_t errlen)
 {
 	struct listener_set	*set;
 	size_t			 i;
 
+	/* All probes before any socket of ours: one listen line on
+	 * 0.0.0.0:143 and another on 127.0.0.1:143 must not collide. */
+	for (i = 0; first && i < conf->nlistens; i++)
+		if (listener_find(old, &conf->listens[i]) == NULL &&
+		    listener_probe(conf, &conf->listens[i], err, errlen) == -1)
+			return NULL;
 	set = xcalloc(1, sizeof(*set));
 	set->l = xcalloc(conf->nlistens, sizeof(*set->l));
 	for (i = 0; i < conf->nlistens; i++) {
@@ -168,22 +200,34 @@ listener_refuse(int fd, enum conf_proto proto, const char *text)
 	close(fd);
 }
 
-/* 0 if a connection from sa may become a session; else refuses fd. */
+/*
+ * 0 if a connection from sa may become a session: then its places are
+ * taken (the hub's count and *peer, which session_accept() owns from
+ * here).  Else refuses fd.  Taken, not checked: workers accepting at
+ * once cannot pass either limit.
+ */
 static int
 listener_limits(struct worker *w, int fd, const struct sockaddr *sa,
-    enum conf_proto proto)
+    enum conf_proto proto, struct client_addr **peer)
 {
 	const struct conf_limits *lim = &w->conf->limits;
+	enum clients_verdict	 v;
 
 	/* The limit is for the whole daemon, all workers. */
-	if (atomic_load_explicit(&w->hub->nsessions, memory_order_relaxed) >=
-	    (size_t)lim->sessions) {
+	if (atomic_fetch_add_explicit(&w->hub->nsessions, 1,
+	    memory_order_relaxed) >= (size_t)lim->sessions) {
+		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
+		    memory_order_relaxed);
 		w->counters.sessions_refused++;
 		listener_refuse(fd, proto, "Too many connections, try again "
 		    "later.");
 		return -1;
 	}
-	switch (clients_check(w->clients, sa, lim->per_client, now_ms())) {
+	v = clients_admit(w->clients, sa, lim->per_client, now_ms(), peer);
+	if (v != CLIENTS_OK)
+		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
+		    memory_order_relaxed);
+	switch (v) {
 	case CLIENTS_OK:
 		return 0;
 	case CLIENTS_TOO_MANY:
@@ -209,6 +253,7 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	socklen_t		 sslen;
 	struct timeval		 tv = { ACCEPT_PAUSE_MS / 1000,
 				    (ACCEPT_PAUSE_MS % 1000) * 1000 };
+	struct client_addr	*peer;
 	int			 fd, i;
 
 	/* A bounded batch per wakeup keeps the loop fair. */
@@ -231,9 +276,10 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 			return;
 		}
 		if (listener_limits(w, fd, (struct sockaddr *)&ss,
-		    l->cl->proto) == -1)
+		    l->cl->proto, &peer) == -1)
 			continue;
-		session_accept(w, fd, (struct sockaddr *)&ss, sslen, l->cl);
+		session_accept(w, fd, (struct sockaddr *)&ss, sslen, l->cl,
+		    peer);
 	}
 }
 

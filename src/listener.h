@@ -12,13 +12,16 @@ struct worker;
 struct listener_set;
 
 /* Bind every listen line of conf; on failure writes the reason (naming
- * the configuration line) into err and returns NULL. */
-struct listener_set	*listener_bind(const struct conf *, char *err,
-			    size_t errlen);
+ * the configuration line) into err and returns NULL.  first: the
+ * process's first set, whose addresses no other process may hold
+ * (SO_REUSEPORT would let a second ferryd share them silently). */
+struct listener_set	*listener_bind(const struct conf *, int first,
+			    char *err, size_t errlen);
 /* For a reload, step one: like listener_bind, but addresses that old
  * has are left for listener_adopt.  On failure old is unchanged. */
 struct listener_set	*listener_prepare(const struct listener_set *old,
-			    const struct conf *, char *err, size_t errlen);
+			    int first, const struct conf *, char *err,
+			    size_t errlen);
 /* Step two, which cannot fail: the sockets of old whose address is
  * still configured move to set (old keeps the rest, to be closed with
  * listener_free on its worker).  old's worker reads a listener's fd

@@ -29,9 +29,6 @@ msg_free(struct msg *m)
 		free(m->u.lookup_res.backend);
 		free(m->u.lookup_res.login);
 		break;
-	case MSG_BACKEND_FAILED:
-	case MSG_BACKEND_OK:
-		free(m->u.backend.addr);
 		break;
 	default:
 		break;

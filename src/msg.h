@@ -19,8 +19,6 @@ enum msg_type {
 	MSG_LOOKUP_REQ,		/* worker -> main: where does user live? */
 	MSG_LOOKUP_CANCEL,	/* worker -> main: the login went away */
 	MSG_LOOKUP_RES,		/* main -> worker: one per LOOKUP_REQ */
-	MSG_BACKEND_FAILED,	/* worker -> main: mark addr down */
-	MSG_BACKEND_OK,		/* worker -> main: addr answered */
 	MSG_TASK,		/* main -> worker: run part i of a task
 				 * (a kick, a listing, counters, a reload,
 				 * drain, stop: src/hub.h, server.c) */
@@ -44,10 +42,6 @@ struct msg {
 			char			*login;
 			char			 reason[200];
 		} lookup_res;
-		struct {
-			char	*addr;
-			int	 down_ms;
-		} backend;
 		struct {
 			struct task	*task;
 			size_t		 part;

@@ -460,7 +460,7 @@ server_reload(struct server *srv, char *err, size_t errlen)
 	sets = xcalloc(hub->nworkers, sizeof(*sets));
 	for (i = 0; i < hub->nworkers; i++)
 		if ((sets[i] = listener_prepare(hub->workers[i]->listeners,
-		    nc, err, errlen)) == NULL)
+		    i == 0, nc, err, errlen)) == NULL)
 			goto fail;
 
 	warn_restart_needed(old, nc);

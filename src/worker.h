@@ -96,9 +96,6 @@ void		 worker_lookup_cancel(struct worker_lookup **);
 void		 worker_lookup_answered(struct worker *, struct msg *);
 /* Free a request whose answer will never come (teardown). */
 void		 worker_lookup_forget(struct worker *, struct worker_lookup *);
-void		 worker_backend_failed(struct worker *, const char *addr,
-		    int down_ms);
-void		 worker_backend_ok(struct worker *, const char *addr);
 
 /* worker_kick.c: close (kick.h) the sessions with a backend whose login
  * match() accepts, except those whose backend is only_if_backend_not

@@ -120,33 +120,3 @@ worker_lookup_forget(struct worker *w, struct worker_lookup *wl)
 	TAILQ_REMOVE(&w->lookups, wl, entry);
 	free(wl);
 }
-
-static void
-backend_note(struct worker *w, enum msg_type type, const char *addr,
-    int down_ms)
-{
-	struct msg	*m;
-
-	m = msg_new(type, w);
-	m->u.backend.addr = xstrdup(addr);
-	m->u.backend.down_ms = down_ms;
-	mq_post(w->hub->inbox, &m->q);
-}
-
-void
-worker_backend_failed(struct worker *w, const char *addr, int down_ms)
-{
-	if (!w->threaded)
-		lookup_backend_failed(w->hub->lookup, addr, down_ms);
-	else
-		backend_note(w, MSG_BACKEND_FAILED, addr, down_ms);
-}
-
-void
-worker_backend_ok(struct worker *w, const char *addr)
-{
-	if (!w->threaded)
-		lookup_backend_ok(w->hub->lookup, addr);
-	else
-		backend_note(w, MSG_BACKEND_OK, addr, 0);
-}

@@ -8,6 +8,8 @@ start=$(date +%s)
 passed=0
 failed=0
 broken=0
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 
 # count DIR: add the cmocka and integration results found in DIR's logs.
 count() {
@@ -54,6 +56,13 @@ run() {
 		done
 	fi
 	grep -E '^# (TOTAL|PASS|FAIL|ERROR)' "$src/$dir/check.out"
+	# Which single tests failed, kept for the summary at the very end
+	# (CI shows the head and tail of this output, not the middle).
+	for f in "$src/$dir"/tests/unit/*.log "$src/$dir"/tests/integration/*.log; do
+		[ -f "$f" ] || continue
+		grep -E '^(FAIL |\[  FAILED  \] [^0-9]|run\.sh: .* ended without)' "$f" |
+		    sed "s|^|$name: |" >>"$failures"
+	done
 	count "$src/$dir" "$name"
 }
 
@@ -63,5 +72,6 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 run "ASan+UBSan build" build-asan --enable-debug --enable-asan
 echo "run-all: $(( $(date +%s) - start ))s"
 [ "$broken" -eq 0 ] || echo "run-all: $broken build or test run(s) failed"
+cat "$failures"
 echo "$passed passed, $failed failed"
 [ "$broken" -eq 0 ] && [ "$failed" -eq 0 ]

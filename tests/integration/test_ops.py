@@ -733,6 +733,33 @@ def refuses_root_without_user(h):
 
 
 @test
+def second_ferryd_on_same_address_refused(h):
+    """Workers bind with SO_REUSEPORT, which would let a second ferryd on
+    the same address share the port and take half the logins: it must
+    refuse to start, naming the listen line, and the first keeps
+    serving."""
+    conf = h.path("second.conf")
+    with open(h.ferry_conf) as f:
+        text = f.read()
+    text = text.replace(h.control_socket, h.path("second.sock"))
+    text = re.sub(r"(?m)^pid-file .*\n", "", text)
+    text = re.sub(r"metrics \{[^}]*\}", "", text)
+    with open(conf, "w") as f:
+        f.write(text)
+    line = 1 + text[:text.index("listen imap")].count("\n")
+    p = subprocess.run([h.ferryd, "-f", "-c", conf], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 1, "exit %d, want 1 (stderr %r)" % (
+        p.returncode, p.stderr[-300:]))
+    want = "%s:%d: listen imap %s:%d: address already in use" % (
+        conf, line, h.ferry_addr, h.ferry_port)
+    check(want in p.stderr, "stderr %r, want %r" % (p.stderr[-300:], want))
+    for _ in range(8):      # any worker: every login still lands
+        check(h.login_where("alice", h.password("alice")) == "A",
+              "login after the second ferryd")
+
+
+@test
 def systemd_unit_verifies(h):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

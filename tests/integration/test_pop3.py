@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -280,6 +281,17 @@ def backend_down_is_sys_temp(h):
             r.close()
     finally:
         h.start_backend("B")
+    # B's POP3 port stays marked down for down-time (1s), then works.
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            got = pop_where(h, "bob")
+            break
+        except poplib.error_proto as e:
+            check(b"[SYS/TEMP]" in e.args[0], "bob refused: %r" % e.args[0])
+            check(time.monotonic() < deadline, "bob still refused after 10s")
+            time.sleep(0.2)
+    check(got == "B", "bob landed on %s after B came back" % got)
 
 
 @test

@@ -1,4 +1,5 @@
-/* Unit tests for src/metrics.c (Prometheus text) and src/clients.c. */
+/* Unit tests for src/metrics.c (Prometheus text), src/clients.c and
+ * src/downs.c. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "src/clients.h"
+#include "src/downs.h"
 #include "src/metrics.h"
 
 static void
@@ -142,30 +144,36 @@ v4(const char *a)
 	return sin;
 }
 
+static enum clients_verdict
+admit(struct clients *cs, struct sockaddr_in *a, int per_client, uint64_t now,
+    struct client_addr **cp)
+{
+	return clients_admit(cs, (struct sockaddr *)a, per_client, now, cp);
+}
+
 static void
 test_clients_per_address(void **state)
 {
 	struct clients		*cs = clients_new();
 	struct sockaddr_in	 a = v4("192.0.2.1"), b = v4("192.0.2.2");
-	struct client_addr	*c1, *c2, *c3;
+	struct client_addr	*c1, *c2, *c3, *none;
 
 	assert_non_null(cs);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 2, 0),
-	    CLIENTS_OK);
-	c1 = clients_attach(cs, (struct sockaddr *)&a);
+	assert_int_equal(admit(cs, &a, 2, 0, &c1), CLIENTS_OK);
+	assert_non_null(c1);
 	a.sin_port = htons(999);	/* the port does not matter */
-	c2 = clients_attach(cs, (struct sockaddr *)&a);
+	assert_int_equal(admit(cs, &a, 2, 0, &c2), CLIENTS_OK);
 	assert_ptr_equal(c1, c2);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 2, 0),
-	    CLIENTS_TOO_MANY);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&b, 2, 0),
-	    CLIENTS_OK);
+	/* Refused: not counted, nothing to detach. */
+	assert_int_equal(admit(cs, &a, 2, 0, &none), CLIENTS_TOO_MANY);
+	assert_null(none);
+	assert_int_equal(admit(cs, &b, 2, 0, &c3), CLIENTS_OK);
 	clients_detach(cs, &c2, 0);
 	assert_null(c2);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 2, 0),
-	    CLIENTS_OK);
-	c3 = clients_attach(cs, (struct sockaddr *)&b);
+	assert_int_equal(admit(cs, &a, 2, 0, &c2), CLIENTS_OK);
+	assert_int_equal(admit(cs, &a, 2, 0, &none), CLIENTS_TOO_MANY);
 	clients_detach(cs, &c1, 0);
+	clients_detach(cs, &c2, 0);
 	clients_detach(cs, &c3, 0);
 	clients_free(&cs);
 	assert_null(cs);
@@ -176,10 +184,10 @@ test_clients_backoff(void **state)
 {
 	struct clients		*cs = clients_new();
 	struct sockaddr_in	 a = v4("198.51.100.7");
-	struct client_addr	*c;
+	struct client_addr	*c, *none;
 	size_t			 tracked, blocked;
 
-	c = clients_attach(cs, (struct sockaddr *)&a);
+	assert_int_equal(admit(cs, &a, 50, 0, &c), CLIENTS_OK);
 	/* Failures far apart never add up. */
 	assert_int_equal(clients_failed(cs, c, 3, 1000, 0), 0);
 	assert_int_equal(clients_failed(cs, c, 3, 1000, 1500), 0);
@@ -187,20 +195,58 @@ test_clients_backoff(void **state)
 	/* Three within the window: refused for 1000ms. */
 	assert_int_equal(clients_failed(cs, c, 3, 1000, 3100), 0);
 	assert_int_equal(clients_failed(cs, c, 3, 1000, 3200), 1);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 50, 3300),
-	    CLIENTS_BACKOFF);
+	assert_int_equal(admit(cs, &a, 50, 3300, &none), CLIENTS_BACKOFF);
+	assert_null(none);
 	clients_stats(cs, 3300, &tracked, &blocked);
 	assert_int_equal(tracked, 1);
 	assert_int_equal(blocked, 1);
 	/* The session ends; the address is still remembered. */
 	clients_detach(cs, &c, 3300);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 50, 4100),
-	    CLIENTS_BACKOFF);
-	assert_int_equal(clients_check(cs, (struct sockaddr *)&a, 50, 4200),
-	    CLIENTS_OK);
+	assert_int_equal(admit(cs, &a, 50, 4100, &none), CLIENTS_BACKOFF);
+	assert_int_equal(admit(cs, &a, 50, 4200, &c), CLIENTS_OK);
 	clients_stats(cs, 4200, &tracked, &blocked);
 	assert_int_equal(blocked, 0);
+	clients_detach(cs, &c, 4200);
 	clients_free(&cs);
+}
+
+static void
+test_downs(void **state)
+{
+	struct downs	*ds = downs_new();
+	char		 addr[32];
+	int		 i;
+
+	assert_non_null(ds);
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 0), 0);
+	/* down-time 0: never marked. */
+	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 0, 1000), 0);
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1000), 0);
+	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 500, 1000), 1);
+	/* Marked again: extended, not new. */
+	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 500, 1200), 0);
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1699), 1);
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1700), 0);
+	/* The address with its port: POP3's is another. */
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:110", 1300), 0);
+	assert_int_equal(downs_is_down(ds, "MX.example:143", 0), 0);
+	assert_int_equal(downs_mark(ds, "mx.example:143", 500, 0), 1);
+	assert_int_equal(downs_is_down(ds, "MX.example:143", 100), 1);
+	assert_int_equal(downs_clear(ds, "mx.example:143"), 1);
+	assert_int_equal(downs_clear(ds, "mx.example:143"), 0);
+	assert_int_equal(downs_is_down(ds, "mx.example:143", 100), 0);
+	/* Full: the oldest mark makes room. */
+	for (i = 0; i < DOWNS_MAX; i++) {
+		snprintf(addr, sizeof(addr), "198.51.100.%d:143", i);
+		downs_mark(ds, addr, 10000, 2000);
+	}
+	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1300), 0);
+	assert_int_equal(downs_is_down(ds, "198.51.100.0:143", 2000), 1);
+	assert_int_equal(downs_mark(ds, "203.0.113.9:143", 10000, 2000), 1);
+	assert_int_equal(downs_is_down(ds, "198.51.100.0:143", 2000), 0);
+	assert_int_equal(downs_is_down(ds, "198.51.100.1:143", 2000), 1);
+	downs_free(&ds);
+	assert_null(ds);
 }
 
 int
@@ -211,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_clients_per_address),
 		cmocka_unit_test(test_clients_backoff),
+		cmocka_unit_test(test_downs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
