@@ -116,6 +116,10 @@ struct ldap_conn {
 	struct event		*io;
 	LDAP			*ld;
 	int			 bind_msgid;
+	/* The mechanism libldap chose, kept between the steps of a SASL
+	 * bind: it reads it back on each step (NULL there would send the
+	 * next step as a simple bind). */
+	const char		*sasl_rmech;
 
 	struct event		*kick;		/* deferred work */
 	struct event		*timer;		/* resolve/bind/retry */
@@ -489,6 +493,14 @@ sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
 	return LDAP_SUCCESS;
 }
 
+/* The bind-timeout, for a simple bind and for each step of a SASL bind. */
+static struct timeval
+bind_tv(const struct conf_ldap *conf)
+{
+	return ms_tv(conf->bind_timeout_ms > 0 ? conf->bind_timeout_ms :
+	    conf->timeout_ms);
+}
+
 /*
  * One step of a SASL bind: the first with msg NULL, then one per server
  * reply (ldap_bind(3): ldap_sasl_interactive_bind is called again with
@@ -497,15 +509,23 @@ sasl_interact(LDAP *ld, unsigned flags, void *defaults, void *in)
 static void
 conn_sasl_step(struct ldap_conn *c, LDAPMessage *msg)
 {
-	const char	*rmech = NULL;
-	char		 why[256];
-	int		 rc;
+	struct timeval	tv;
+	char		why[256];
+	int		rc;
 
+	if (msg == NULL)
+		c->sasl_rmech = NULL;
 	rc = ldap_sasl_interactive_bind(c->ld, NULL, c->conf->sasl_mech,
-	    NULL, NULL, LDAP_SASL_QUIET, sasl_interact, c, msg, &rmech,
-	    &c->bind_msgid);
-	if (rc == LDAP_SASL_BIND_IN_PROGRESS)
+	    NULL, NULL, LDAP_SASL_QUIET, sasl_interact, c, msg,
+	    &c->sasl_rmech, &c->bind_msgid);
+	if (rc == LDAP_SASL_BIND_IN_PROGRESS) {
+		/* The next step is sent: it has a bind-timeout of its own. */
+		if (msg != NULL) {
+			tv = bind_tv(c->conf);
+			evtimer_add(c->timer, &tv);
+		}
 		return;
+	}
 	if (rc == LDAP_SUCCESS) {
 		conn_bound(c);
 		return;
@@ -524,8 +544,7 @@ conn_bind_start(struct ldap_conn *c)
 	const char		*dn = "";
 	int			 rc;
 
-	tv = ms_tv(conf->bind_timeout_ms > 0 ? conf->bind_timeout_ms :
-	    conf->timeout_ms);
+	tv = bind_tv(conf);
 	conn_set_state(c, CONN_BINDING);
 	evtimer_add(c->timer, &tv);
 	if (conf->sasl_mech != NULL) {

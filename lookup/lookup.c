@@ -41,6 +41,7 @@ enum outcome_kind {
 	OUT_FOUND,
 	OUT_NOUSER,
 	OUT_NOATTR,
+	OUT_BADNAME,		/* refused by the user-name rules */
 	OUT_TEMPFAIL,
 };
 
@@ -181,8 +182,11 @@ req_event_cb(evutil_socket_t fd, short what, void *arg)
 	res.source = o->source;
 	res.cached = o->cached;
 	res.reason = o->reason;
-	/* The map file, then a default backend, where LDAP had nothing. */
-	if (o->kind != OUT_FOUND && lk->map != NULL &&
+	/* The map file, then a default backend, where LDAP had nothing:
+	 * not for a name the rules refused (its login is empty), nor
+	 * while LDAP cannot be asked (it may know the user). */
+	if ((o->kind == OUT_NOUSER || o->kind == OUT_NOATTR) &&
+	    lk->map != NULL &&
 	    mapfile_lookup(lk->map, r->key, &o->val.host)) {
 		o->kind = OUT_FOUND;
 		o->val.login[0] = '\0';
@@ -211,6 +215,7 @@ req_event_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case OUT_NOUSER:
 	case OUT_NOATTR:
+	case OUT_BADNAME:
 		res.status = LOOKUP_NOTFOUND;
 		break;
 	case OUT_TEMPFAIL:
@@ -350,7 +355,7 @@ start(struct lookup *lk, const char *user, int refresh, lookup_cb *cb,
 	if (username_normalize(&lk->rules, user, strlen(user), r->key,
 	    sizeof(r->key), r->login, sizeof(r->login), &errstr) == -1) {
 		/* Answered by the user-name rules; no source has it. */
-		outcome_set(&r->out, OUT_NOUSER, "rules", errstr);
+		outcome_set(&r->out, OUT_BADNAME, "rules", errstr);
 		req_post(r);
 		return r;
 	}

@@ -54,8 +54,8 @@ struct lookup_stats {
 
 typedef void	lookup_cb(const struct lookup_result *, void *arg);
 
-/* conf must outlive the lookup service.  Reads the map file (a broken
- * one is logged and ignored). */
+/* conf must outlive the lookup service.  Reads the map file (conf_load()
+ * refuses a broken one; one broken since is logged and ignored). */
 struct lookup	*lookup_new(struct event_base *, struct evdns_base *,
 		    const struct conf *);
 void		 lookup_free(struct lookup **);

@@ -54,8 +54,9 @@ route_connect_failed(struct session *s)
 {
 	int	ms = route_opts(s)->down_time_ms;
 
-	if (s->backend_addr[0] != '\0' && downs_mark(s->worker->hub->downs,
-	    s->backend_addr, ms, now_ms()))
+	/* wait_start_us: when this connect began (backend.c). */
+	if (s->backend_addr[0] != '\0' && downs_failed(s->worker->hub->downs,
+	    s->backend_addr, s->wait_start_us / 1000, ms, now_ms()))
 		log_warnx("backend %s marked down for %dms", s->backend_addr,
 		    ms);
 }
@@ -63,7 +64,7 @@ route_connect_failed(struct session *s)
 void
 route_connect_ok(struct session *s)
 {
-	if (downs_clear(s->worker->hub->downs, s->backend_addr))
+	if (downs_ok(s->worker->hub->downs, s->backend_addr, now_ms()))
 		log_info("backend %s is up again", s->backend_addr);
 }
 

@@ -21,7 +21,8 @@ char	*route_login_user(const struct session *);
 /* The backend refused the credentials.  1 if ferry is looking the user
  * up again to try another backend (the caller returns), else 0. */
 int	route_heal(struct session *);
-/* Connecting to backend_addr failed: mark it down for down-time. */
+/* Connecting to backend_addr failed: mark it down for down-time, unless
+ * another connection to it got through since this one began. */
 void	route_connect_failed(struct session *);
 /* backend_addr answered: lift its mark. */
 void	route_connect_ok(struct session *);

@@ -20,6 +20,7 @@
 
 #include "lookup/filter.h"
 #include "lookup/mailhost.h"
+#include "lookup/mapfile.h"
 #include "lookup/username.h"
 #include "src/cidr.h"
 #include "src/conf.h"
@@ -1486,6 +1487,9 @@ parse(const char *name, const char *text, size_t len, char *err,
 		c->ldap.attribute = xstrdup(DEFAULT_ATTRIBUTE);
 	if (c->control.socket == NULL)
 		c->control.socket = xstrdup(DEFAULT_SOCKET);
+	/* Only a map file: no directory whose changes could be followed. */
+	if (p.ldap_line == 0)
+		c->ldap.follow_changes = CONF_FOLLOW_NO;
 	if (pwfile_line != NULL)
 		*pwfile_line = p.pwfile_line;
 	return c;
@@ -1555,6 +1559,7 @@ struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
 	struct conf	*c;
+	struct mapfile	*map;
 	struct stat	 st;
 	char		*buf;
 	size_t		 len = 0;
@@ -1601,6 +1606,14 @@ conf_load(const char *path, char *err, size_t errlen)
 	if (c != NULL && c->ldap.bind_password_file != NULL &&
 	    read_secret(c, line, err, errlen) == -1)
 		conf_free(&c);
+	/* A broken map file is refused like the rest ("FILE:LINE: ..."),
+	 * so that a reload keeps the old map instead of dropping it. */
+	if (c != NULL && c->lookup.map_file != NULL) {
+		if ((map = mapfile_load(c->lookup.map_file, err,
+		    errlen)) == NULL)
+			conf_free(&c);
+		mapfile_free(&map);
+	}
 	return c;
 }
 

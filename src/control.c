@@ -426,9 +426,14 @@ conn_request(struct control_conn *cc, const char *line, size_t len)
 		    n == 1 ? "y" : "ies");
 		break;
 	case CTL_RELOAD:
-		if (server_reload(srv, err, sizeof(err)) == -1)
+		log_info("ferryctl reload: reloading %s", srv->conf_path);
+		if (server_reload(srv, err, sizeof(err)) == -1) {
+			/* In the log too, as for SIGHUP: the operator may
+			 * not be the one who ran ferryctl. */
+			log_warnx("reload refused, configuration unchanged: %s",
+			    err);
 			conn_answer(cc, NULL, "error reload refused: %s", err);
-		else
+		} else
 			conn_answer(cc, NULL, "ok configuration reloaded");
 		break;
 	case CTL_METRICS:

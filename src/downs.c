@@ -1,6 +1,7 @@
 /* Backends marked down; see downs.h. */
 #include "config.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +11,23 @@
 #include "lookup/mailhost.h"
 #include "src/downs.h"
 
+#define DOWNS_BUCKETS	64
+
 struct down {
-	TAILQ_ENTRY(down)	 entry;
-	uint64_t		 until;
+	LIST_ENTRY(down)	 bucket;
+	TAILQ_ENTRY(down)	 age;		/* least recently used first */
+	uint64_t		 last_ok_ms;	/* 0: never */
+	uint64_t		 until_ms;	/* down before this; 0: up */
 	char			 addr[MAILHOST_HOST_MAX + 16];
 };
 
-TAILQ_HEAD(down_list, down);
+LIST_HEAD(down_bucket, down);
+TAILQ_HEAD(down_ages, down);
 
 struct downs {
 	pthread_mutex_t		 lock;
-	struct down_list	 list;		/* oldest mark first */
+	struct down_bucket	 buckets[DOWNS_BUCKETS];
+	struct down_ages	 ages;
 	size_t			 n;
 };
 
@@ -28,11 +35,14 @@ struct downs *
 downs_new(void)
 {
 	struct downs	*ds;
+	size_t		 i;
 
 	if ((ds = calloc(1, sizeof(*ds))) == NULL)
 		return NULL;
 	pthread_mutex_init(&ds->lock, NULL);
-	TAILQ_INIT(&ds->list);
+	for (i = 0; i < DOWNS_BUCKETS; i++)
+		LIST_INIT(&ds->buckets[i]);
+	TAILQ_INIT(&ds->ages);
 	return ds;
 }
 
@@ -45,70 +55,91 @@ downs_free(struct downs **dsp)
 	if (ds == NULL)
 		return;
 	*dsp = NULL;
-	while ((d = TAILQ_FIRST(&ds->list)) != NULL) {
-		TAILQ_REMOVE(&ds->list, d, entry);
+	while ((d = TAILQ_FIRST(&ds->ages)) != NULL) {
+		TAILQ_REMOVE(&ds->ages, d, age);
 		free(d);
 	}
 	pthread_mutex_destroy(&ds->lock);
 	free(ds);
 }
 
-/* Under the lock. */
+/* Host names compare without case. */
+static size_t
+hash_addr(const char *addr)
+{
+	uint32_t	h = 2166136261u;	/* FNV-1a */
+
+	for (; *addr != '\0'; addr++)
+		h = (h ^ (uint32_t)tolower((unsigned char)*addr)) * 16777619u;
+	return h % DOWNS_BUCKETS;
+}
+
+/* Under the lock: addr's entry, made if make (NULL: none, or no room
+ * and out of memory); the most recently used from now on. */
 static struct down *
-find(struct downs *ds, const char *addr)
+find(struct downs *ds, const char *addr, int make)
 {
-	struct down	*d;
+	struct down_bucket	*b = &ds->buckets[hash_addr(addr)];
+	struct down		*d;
 
-	TAILQ_FOREACH(d, &ds->list, entry)
+	LIST_FOREACH(d, b, bucket)
 		if (strcasecmp(d->addr, addr) == 0)
-			return d;
-	return NULL;
-}
-
-int
-downs_mark(struct downs *ds, const char *addr, int down_ms, uint64_t now_ms)
-{
-	struct down	*d;
-	int		 added = 0;
-
-	if (down_ms <= 0 || strlen(addr) >= sizeof(d->addr))
-		return 0;
-	pthread_mutex_lock(&ds->lock);
-	if ((d = find(ds, addr)) == NULL) {
+			break;
+	if (d == NULL) {
+		if (!make || strlen(addr) >= sizeof(d->addr))
+			return NULL;
 		if (ds->n >= DOWNS_MAX) {
-			/* The oldest mark is the least useful. */
-			d = TAILQ_FIRST(&ds->list);
-			TAILQ_REMOVE(&ds->list, d, entry);
-		} else if ((d = calloc(1, sizeof(*d))) != NULL)
+			d = TAILQ_FIRST(&ds->ages);
+			TAILQ_REMOVE(&ds->ages, d, age);
+			LIST_REMOVE(d, bucket);
+			memset(d, 0, sizeof(*d));
+		} else if ((d = calloc(1, sizeof(*d))) == NULL)
+			return NULL;
+		else
 			ds->n++;
-		if (d != NULL) {
-			strcpy(d->addr, addr);
-			TAILQ_INSERT_TAIL(&ds->list, d, entry);
-			added = 1;
-		}
-	}
-	if (d != NULL)
-		d->until = now_ms + (uint64_t)down_ms;
-	pthread_mutex_unlock(&ds->lock);
-	return added;
+		strcpy(d->addr, addr);
+		LIST_INSERT_HEAD(b, d, bucket);
+	} else
+		TAILQ_REMOVE(&ds->ages, d, age);
+	TAILQ_INSERT_TAIL(&ds->ages, d, age);
+	return d;
 }
 
 int
-downs_clear(struct downs *ds, const char *addr)
+downs_failed(struct downs *ds, const char *addr, uint64_t started_ms,
+    int down_ms, uint64_t now_ms)
 {
 	struct down	*d;
+	int		 marked = 0;
+
+	if (down_ms <= 0)
+		return 0;
+	pthread_mutex_lock(&ds->lock);
+	/* Another connection got through after this one began: busy, not
+	 * down. */
+	if ((d = find(ds, addr, 1)) != NULL && (d->last_ok_ms == 0 ||
+	    d->last_ok_ms < started_ms)) {
+		marked = d->until_ms <= now_ms;
+		d->until_ms = now_ms + (uint64_t)down_ms;
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return marked;
+}
+
+int
+downs_ok(struct downs *ds, const char *addr, uint64_t now_ms)
+{
+	struct down	*d;
+	int		 lifted = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	/* Every login ends here: nothing to look for, most of the time. */
-	if (ds->n == 0 || (d = find(ds, addr)) == NULL) {
-		pthread_mutex_unlock(&ds->lock);
-		return 0;
+	if ((d = find(ds, addr, 1)) != NULL) {
+		lifted = d->until_ms != 0;
+		d->until_ms = 0;
+		d->last_ok_ms = now_ms;
 	}
-	TAILQ_REMOVE(&ds->list, d, entry);
-	ds->n--;
 	pthread_mutex_unlock(&ds->lock);
-	free(d);
-	return 1;
+	return lifted;
 }
 
 int
@@ -118,9 +149,8 @@ downs_is_down(struct downs *ds, const char *addr, uint64_t now_ms)
 	int		 down = 0;
 
 	pthread_mutex_lock(&ds->lock);
-	/* Expired marks stay until the next connect clears them. */
-	if (ds->n > 0 && (d = find(ds, addr)) != NULL)
-		down = now_ms < d->until;
+	if ((d = find(ds, addr, 0)) != NULL)
+		down = now_ms < d->until_ms;
 	pthread_mutex_unlock(&ds->lock);
 	return down;
 }

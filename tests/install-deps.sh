@@ -15,7 +15,8 @@ build_pkgs="build-essential autoconf automake libtool-bin pkg-config
 	libevent-dev libssl-dev libldap-dev libsasl2-dev libcmocka-dev
 	libsystemd-dev clang"
 test_pkgs="slapd ldap-utils dovecot-imapd dovecot-pop3d python3 curl
-	dovecot-managesieved dovecot-sieve fetchmail sieve-connect openssl isync"
+	dovecot-managesieved dovecot-sieve fetchmail sieve-connect openssl isync
+	libsasl2-modules"
 
 case "${1:-all}" in
 all) want="$build_pkgs $test_pkgs" ;;

@@ -372,6 +372,15 @@ def main():
                 work, (fmt_us(rc) + unit) if rc else "-",
                 fmt_us(fc) + unit, fmt_ratio(fc, rc), fmt_ratio(rr, dr),
                 fmt_ratio(fr, dr), fmt_us(ft)))
+        # One connection, one command at a time: a round trip is 1/rate.
+        for work in ("IMAP NOOP", "POP3 NOOP"):
+            dr, rr, fr = (med(work, x, 1) for x in ("direct", "relay",
+                                                    "ferry"))
+            if dr and rr and fr:
+                print("%-20s round trip added over direct: relay %s, "
+                      "ferry %s; ferry - relay %s" % (
+                          work + " latency", fmt_us(1 / rr - 1 / dr),
+                          fmt_us(1 / fr - 1 / dr), fmt_us(1 / fr - 1 / rr)))
         for name, v in idle.items():
             print("%-20s %s KB per idle logged-in session (%d sessions)" % (
                 "idle " + name, "%.2f" % statistics.median(v), args.idle))

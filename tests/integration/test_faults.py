@@ -45,15 +45,7 @@ FAULT_PW = "fault-Pw.0dd5ec"
 GROUPS = []
 
 
-def group(settings):
-    def add(fn):
-        for g in GROUPS:
-            if g[0] is settings:
-                g[1].append(fn)
-                return fn
-        GROUPS.append((settings, [fn]))
-        return fn
-    return add
+group = ferrytest.grouper(GROUPS)
 
 
 class FaultHarness(Harness):

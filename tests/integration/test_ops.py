@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -730,6 +731,175 @@ def refuses_root_without_user(h):
     p = subprocess.run([h.ferryd, "-t", "-c", conf], capture_output=True,
                        text=True, timeout=10)
     check(p.returncode == 0, "-t: exit %d %r" % (p.returncode, p.stderr))
+
+
+class Forwarder:
+    """A byte pump from a loopback port to an IPv4 address: Dovecot
+    listens on its own IPv4 address only, and what is tested is ferry
+    reaching a backend by other ways (IPv6, a host name)."""
+
+    def __init__(self, target, addrs=("::1",)):
+        self.target = target
+        self.listeners = []
+        self.port = 0
+        for a in addrs:
+            fam = socket.AF_INET6 if ":" in a else socket.AF_INET
+            ls = socket.socket(fam, socket.SOCK_STREAM)
+            try:
+                if fam == socket.AF_INET6:
+                    ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                ls.bind((a, self.port))
+            except OSError:
+                ls.close()
+                if not self.listeners:
+                    raise
+                continue    # a second family that is not there
+            ls.listen(16)
+            ls.settimeout(0.2)
+            self.port = ls.getsockname()[1]
+            self.listeners.append(ls)
+        self.socks = []
+        self._stop = threading.Event()
+        self.threads = [threading.Thread(target=self._accept, args=(ls,),
+                                         daemon=True)
+                        for ls in self.listeners]
+        for t in self.threads:
+            t.start()
+
+    def _accept(self, ls):
+        while not self._stop.is_set():
+            try:
+                c, _ = ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            b = socket.create_connection(self.target, timeout=5)
+            self.socks += [c, b]
+            for src, dst in ((c, b), (b, c)):
+                t = threading.Thread(target=self._pump, args=(src, dst),
+                                     daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def stop(self):
+        self._stop.set()
+        for t in self.threads[:len(self.listeners)]:
+            t.join(5)
+        for ls in self.listeners:
+            ls.close()
+        for c in self.socks:
+            try:
+                c.close()
+            except OSError:
+                pass
+        for t in self.threads[len(self.listeners):]:
+            t.join(5)
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        return None
+
+
+@test
+def ipv6_client_and_backend(h):
+    """A listen line on [::1] added by a reload, a client over IPv6 and a
+    mailHost of [::1]:port: the login lands, and the log and the session
+    listing write the addresses with brackets."""
+    port = ipv6_loopback()
+    if port is None:
+        print("(no IPv6 loopback here: skipped)")
+        return
+    uid = "u19"
+    fwd = Forwarder((h.addr["A"], h.port["A"]))
+    line = "listen imap %s:%d starttls=off" % (h.ferry_addr, h.ferry_port)
+    old = rewrite_conf(h, lambda t: t.replace(
+        line, line + "\nlisten imap [::1]:%d starttls=off" % port, 1))
+    try:
+        ctl(h, "reload")
+
+        def up():
+            with socket.create_connection(("::1", port), timeout=1):
+                return True
+        ferrytest.wait_until("[::1] listener", up, 10)
+        set_mailhost(h, uid, "[::1]:%d" % fwd.port)
+        deadline = time.monotonic() + 10
+        while True:     # the route may be cached for a moment
+            c = imaplib.IMAP4("::1", port, timeout=10)
+            c.login(uid, h.password(uid))
+            if re.search(r"user=%s logged in on \[::1\]:%d" % (
+                    uid, fwd.port), h.ferry_log()):
+                break
+            c.logout()
+            check(time.monotonic() < deadline, "%s never routed to [::1]"
+                  % uid)
+            time.sleep(0.3)
+        try:
+            typ, data = c.select("INBOX")
+            check(typ == "OK", "SELECT over IPv6: %r" % data)
+            rows = ctl_json(h, "sessions", uid)["sessions"]
+            check(len(rows) == 1, "sessions %s: %r" % (uid, rows))
+            check(rows[0]["client"].startswith("[::1]:") and
+                  rows[0]["backend"] == "[::1]:%d" % fwd.port,
+                  "sessions %s: %r" % (uid, rows))
+            check(re.search(r"client=\[::1\]:\d+ ", h.ferry_log()),
+                  "no client=[::1]:port in the log")
+        finally:
+            c.logout()
+    finally:
+        with open(h.ferry_conf, "w") as f:
+            f.write(old)
+        ctl(h, "reload")
+        h.move_user(uid, "A")
+        fwd.stop()
+
+
+def set_mailhost(h, uid, value):
+    h._ldap_cmd(["ldapmodify", "-x", "-D", ferrytest.ROOT_DN, "-w",
+                 ferrytest.LDAP_ROOT_PW], input=(
+        "dn: uid=%s,%s\nchangetype: modify\nreplace: mailHost\n"
+        "mailHost: %s\n" % (uid, ferrytest.PEOPLE, value)))
+
+
+@test
+def mailhost_by_name_resolved(h):
+    """A mailHost naming its server (localhost, from /etc/hosts) goes
+    through the resolver (evdns) instead of the IP-literal path."""
+    uid = "u17"
+    fwd = Forwarder((h.addr["A"], h.port["A"]), ("127.0.0.1", "::1"))
+    try:
+        set_mailhost(h, uid, "localhost:%d" % fwd.port)
+        deadline = time.monotonic() + 10
+        while not re.search(r"user=%s logged in on localhost:%d" % (
+                uid, fwd.port), h.ferry_log()):
+            check(time.monotonic() < deadline, "%s never routed to "
+                  "localhost:%d" % (uid, fwd.port))
+            c = h.login(uid, h.password(uid))
+            typ, data = c.select("INBOX")
+            check(typ == "OK", "SELECT: %r" % data)
+            c.logout()
+            time.sleep(0.2)
+        check(fwd.socks, "no connection came through the forwarder")
+    finally:
+        h.move_user(uid, "A")
+        fwd.stop()
 
 
 @test

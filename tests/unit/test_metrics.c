@@ -220,31 +220,43 @@ test_downs(void **state)
 	assert_non_null(ds);
 	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 0), 0);
 	/* down-time 0: never marked. */
-	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 0, 1000), 0);
+	assert_int_equal(downs_failed(ds, "192.0.2.1:143", 900, 0, 1000), 0);
 	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1000), 0);
-	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 500, 1000), 1);
-	/* Marked again: extended, not new. */
-	assert_int_equal(downs_mark(ds, "192.0.2.1:143", 500, 1200), 0);
+	assert_int_equal(downs_failed(ds, "192.0.2.1:143", 900, 500, 1000), 1);
+	/* Failed again while down: extended, not new. */
+	assert_int_equal(downs_failed(ds, "192.0.2.1:143", 1100, 500, 1200),
+	    0);
 	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1699), 1);
 	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1700), 0);
-	/* The address with its port: POP3's is another. */
+	/* The address with its port: POP3's is another; names ignore case. */
 	assert_int_equal(downs_is_down(ds, "192.0.2.1:110", 1300), 0);
-	assert_int_equal(downs_is_down(ds, "MX.example:143", 0), 0);
-	assert_int_equal(downs_mark(ds, "mx.example:143", 500, 0), 1);
+	assert_int_equal(downs_failed(ds, "mx.example:143", 0, 500, 10), 1);
 	assert_int_equal(downs_is_down(ds, "MX.example:143", 100), 1);
-	assert_int_equal(downs_clear(ds, "mx.example:143"), 1);
-	assert_int_equal(downs_clear(ds, "mx.example:143"), 0);
-	assert_int_equal(downs_is_down(ds, "mx.example:143", 100), 0);
-	/* Full: the oldest mark makes room. */
+	/* A success lifts the mark, once. */
+	assert_int_equal(downs_ok(ds, "mx.example:143", 200), 1);
+	assert_int_equal(downs_ok(ds, "mx.example:143", 300), 0);
+	assert_int_equal(downs_is_down(ds, "mx.example:143", 300), 0);
+	/* A connect begun before that success failed later: busy, not down. */
+	assert_int_equal(downs_failed(ds, "mx.example:143", 250, 500, 2000),
+	    0);
+	assert_int_equal(downs_failed(ds, "mx.example:143", 300, 500, 2000),
+	    0);
+	assert_int_equal(downs_is_down(ds, "mx.example:143", 2000), 0);
+	/* One begun after it: down. */
+	assert_int_equal(downs_failed(ds, "mx.example:143", 301, 500, 2000),
+	    1);
+	assert_int_equal(downs_is_down(ds, "mx.example:143", 2000), 1);
+	/* Full: the least recently used address makes room. */
 	for (i = 0; i < DOWNS_MAX; i++) {
 		snprintf(addr, sizeof(addr), "198.51.100.%d:143", i);
-		downs_mark(ds, addr, 10000, 2000);
+		downs_failed(ds, addr, 0, 10000, 3000);
 	}
-	assert_int_equal(downs_is_down(ds, "192.0.2.1:143", 1300), 0);
-	assert_int_equal(downs_is_down(ds, "198.51.100.0:143", 2000), 1);
-	assert_int_equal(downs_mark(ds, "203.0.113.9:143", 10000, 2000), 1);
-	assert_int_equal(downs_is_down(ds, "198.51.100.0:143", 2000), 0);
-	assert_int_equal(downs_is_down(ds, "198.51.100.1:143", 2000), 1);
+	assert_int_equal(downs_is_down(ds, "mx.example:143", 2000), 0);
+	assert_int_equal(downs_is_down(ds, "198.51.100.0:143", 3000), 1);
+	assert_int_equal(downs_failed(ds, "203.0.113.9:143", 0, 10000, 3000),
+	    1);
+	assert_int_equal(downs_is_down(ds, "198.51.100.1:143", 3000), 0);
+	assert_int_equal(downs_is_down(ds, "198.51.100.2:143", 3000), 1);
 	downs_free(&ds);
 	assert_null(ds);
 }
