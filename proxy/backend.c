@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <stdio.h>
@@ -36,11 +37,15 @@ backend_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
 	char		 why[160];
-	int		 err;
+	int		 err, one = 1;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		histogram_observe(&s->worker->counters.connect_latency,
 		    metrics_now_us() - s->wait_start_us);
+		/* As on the client side (listener.c): no Nagle delay for a
+		 * command written right behind another. */
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+		    TCP_NODELAY, &one, sizeof(one));
 		session_plain_read(bev);
 		s->backend_connected(s);
 		return;

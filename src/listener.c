@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/event.h>
 #include <event2/util.h>
@@ -254,7 +256,7 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	struct timeval		 tv = { ACCEPT_PAUSE_MS / 1000,
 				    (ACCEPT_PAUSE_MS % 1000) * 1000 };
 	struct client_addr	*peer;
-	int			 fd, i;
+	int			 fd, i, one = 1;
 
 	/* A bounded batch per wakeup keeps the loop fair. */
 	for (i = 0; i < 64; i++) {
@@ -278,6 +280,11 @@ listener_accept_cb(evutil_socket_t lfd, short ev, void *arg)
 		if (listener_limits(w, fd, (struct sockaddr *)&ss,
 		    l->cl->proto, &peer) == -1)
 			continue;
+		/* Answers go out whole (one write each); Nagle would hold
+		 * the second of two, such as a TLS handshake's flights,
+		 * for the client's delayed ACK: 40 ms a login. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 		session_accept(w, fd, (struct sockaddr *)&ss, sslen, l->cl,
 		    peer);
 	}

@@ -423,6 +423,51 @@ def pop3_session_moved(h):
           "no log line for the closed POP3 session")
 
 
+GRACE = 2.0     # move-grace in the grace run
+
+
+def move_grace_then_bye(h):
+    """move-grace 2s: a moved user's open session keeps working for the
+    grace time after ferry sees the change, then gets the BYE; a new
+    login lands on the new server at once."""
+    user = "dave"
+    c = h.login(user, h.password(user))
+    try:
+        check(where(h, user) == "A", "%s not on A at first" % user)
+        seen = "uid=%s,%s" % (user, ferrytest.PEOPLE)
+        before = h.ferry_log().count(seen)
+        h.move_user(user, "B")
+        ferrytest.wait_until("ferry sees %s move" % user, lambda:
+                             h.ferry_log().count(seen) > before, WITHIN)
+        t_seen = time.monotonic()
+        check(where(h, user) == "B", "a new login of %s did not land on B"
+              % user)
+        bye, t_bye = None, None
+        while time.monotonic() - t_seen < GRACE + 3 * ferrytest.SLOW:
+            try:
+                typ, _ = c.noop()
+                check(typ == "OK", "NOOP during the grace time: %s" % typ)
+            except imaplib.IMAP4.abort as e:
+                bye, t_bye = str(e), time.monotonic() - t_seen
+                break
+            time.sleep(0.2)
+        check(bye is not None, "no BYE within %.1fs of the move" % (
+            GRACE + 3 * ferrytest.SLOW))
+        check(t_bye >= GRACE - 0.3, "BYE %.2fs after ferry saw the move, "
+              "move-grace is %.0fs" % (t_bye, GRACE))
+        check("[UNAVAILABLE] Your mailbox has moved" in bye,
+              "the session ended with %r" % bye)
+        check(re.search(r"user=%s backend=\S+ closing \(mailbox moved\)"
+                        % user, h.ferry_log()), "no 'closing (mailbox "
+              "moved)' line for %s" % user)
+    finally:
+        try:
+            c.shutdown()
+        except OSError:
+            pass
+        h.move_user(user, "A")
+
+
 def pop3_harness():
     from test_pop3 import POP3Harness
     return POP3Harness()
@@ -435,6 +480,7 @@ RUNS = [
     (dict(extra_users=NUSERS, syncprov=False,
           ldap_extra="    poll-interval 1s"), [moves_polling]),
     (pop3_harness, [pop3_session_moved]),
+    (dict(ldap_extra="    move-grace %ds" % GRACE), [move_grace_then_bye]),
 ]
 
 
