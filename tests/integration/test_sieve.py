@@ -43,6 +43,30 @@ def script_for(user):
             % user)
 
 
+MANAGESIEVE_LOGIN = "/usr/lib/dovecot/managesieve-login"
+
+
+def with_managesieve(conf, addr, port):
+    """The harness's dovecot.conf text with Pigeonhole's managesieve on
+    addr:port (test_tls.py uses it too, for TLS towards it)."""
+    if "protocols = imap pop3\n" not in conf:
+        raise HarnessError("dovecot.conf: no protocols line")
+    conf = conf.replace("protocols = imap pop3\n",
+                        "protocols = imap pop3 sieve\n")
+    chroot = "" if os.geteuid() == 0 else "  chroot =\n"
+    return conf + """\
+service managesieve-login {{
+{chroot}  inet_listener sieve {{
+    address = {addr}
+    port = {port}
+  }}
+}}
+plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}}
+""".format(chroot=chroot, addr=addr, port=port)
+
+
 class SieveHarness(Harness):
     """The harness with managesieve on both Dovecot servers and ferry
     listening for sieve (clear, and STARTTLS optional)."""
@@ -60,22 +84,7 @@ class SieveHarness(Harness):
         path = self.path(s, "dovecot.conf")
         with open(path) as f:
             conf = f.read()
-        if "protocols = imap pop3\n" not in conf:
-            raise HarnessError("dovecot.conf: no protocols line")
-        conf = conf.replace("protocols = imap pop3\n",
-                            "protocols = imap pop3 sieve\n")
-        chroot = "" if os.geteuid() == 0 else "  chroot =\n"
-        conf += """\
-service managesieve-login {{
-{chroot}  inet_listener sieve {{
-    address = {addr}
-    port = {port}
-  }}
-}}
-plugin {{
-  sieve = file:~/sieve;active=~/.dovecot.sieve
-}}
-""".format(chroot=chroot, addr=self.addr[s], port=self.sieve_port[s])
+        conf = with_managesieve(conf, self.addr[s], self.sieve_port[s])
         with open(path, "w") as f:
             f.write(conf)
 
@@ -253,7 +262,7 @@ def sieve_connect_upload(h):
 
 
 def main(argv):
-    if not os.path.exists("/usr/lib/dovecot/managesieve-login"):
+    if not os.path.exists(MANAGESIEVE_LOGIN):
         print("SKIP: dovecot-managesieved is not installed "
               "(tests/install-deps.sh test)")
         print("0 passed, 0 failed")

@@ -2,8 +2,10 @@
 """ferry TLS and SASL integration tests: STARTTLS and IMAPS on the client
 side (certificates from a private CA made with the openssl command line,
 two names for SNI), every SASL mechanism, STARTTLS towards Dovecot and
-implicit TLS towards it with verification on, a backend with a wrong
-certificate, ID forwarding, and real clients: curl and mbsync.
+implicit TLS towards it with verification on (IMAP; POP3 with STLS and
+on its POP3S port; ManageSieve with STARTTLS), a backend with a wrong
+certificate (IMAP, POP3), ID forwarding, and real clients: curl and
+mbsync.
 
 OAUTHBEARER and XOAUTH2 are checked end to end: both Dovecot servers have
 an oauth2 passdb whose introspection URL is a tiny HTTP server inside this
@@ -22,6 +24,7 @@ import http.server
 import imaplib
 import json
 import os
+import poplib
 import re
 import shutil
 import socket
@@ -35,6 +38,7 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ferrytest  # noqa: E402
+import test_sieve  # noqa: E402
 from ferrytest import (Fail, Harness, HarnessError, LineConn,  # noqa: E402
                        Proc, check, free_port, make_ca, make_cert,
                        random_loopback, wait_until)
@@ -101,6 +105,13 @@ class TLSHarness(Harness):
             except OSError:
                 ports.add(p)
         self.backend_imaps_port = p
+        # POP3S and ManageSieve on each Dovecot: backend blocks give each
+        # server its own ports (backend_blocks())
+        ports |= {p} | set(self.pop3_port.values())
+        self.backend_pop3s_port = {s: free_port(self.addr[s], ports)
+                                   for s in "AB"}
+        self.backend_sieve_port = {s: free_port(self.addr[s], ports)
+                                   for s in "AB"}
         self.httpd = None
         self.extra = []
 
@@ -174,6 +185,16 @@ class TLSHarness(Harness):
                       "inet_listener imaps {\n    address = %s\n"
                       "    port = %d\n" % (self.addr[s],
                                            self.backend_imaps_port), conf)
+        conf, n = re.subn(r"inet_listener pop3s \{\n    port = 0\n",
+                          "inet_listener pop3s {\n    address = %s\n"
+                          "    port = %d\n    ssl = yes\n" % (
+                              self.addr[s], self.backend_pop3s_port[s]),
+                          conf)
+        if n != 1:
+            raise HarnessError("dovecot.conf: no pop3s listener")
+        if os.path.exists(test_sieve.MANAGESIEVE_LOGIN):
+            conf = test_sieve.with_managesieve(conf, self.addr[s],
+                                               self.backend_sieve_port[s])
         with open(conf_path, "w") as f:
             f.write(conf)
 
@@ -221,13 +242,14 @@ tls {{
         with open(self.path("ferry.conf"), "w") as f:
             f.write(conf)
 
-    def start_extra_ferry(self, name, backend):
-        """Another ferryd (plain listener, starttls=off) with other
-        backend settings; returns its (addr, port, logpath)."""
+    def start_extra_ferry(self, name, backend, proto="imap", extra=""):
+        """Another ferryd (a plain listener for proto, starttls=off) with
+        other backend settings and extra lines (backend blocks); returns
+        its (addr, port, logpath)."""
         port = free_port(self.ferry_addr, {self.ferry_port,
                                            self.imaps_port})
-        conf = self.tls_conf("listen imap %s:%d starttls=off" % (
-            self.ferry_addr, port), backend)
+        conf = self.tls_conf("listen %s %s:%d starttls=off" % (
+            proto, self.ferry_addr, port), backend) + extra
         if self.control_socket:
             conf = conf.replace(self.control_socket,
                                 self.path("ferry-%s.sock" % name))
@@ -754,7 +776,7 @@ def backend_implicit_tls(h):
                 conn.shutdown()
             except OSError:
                 pass
-    check("TLS" in h.dovecot_log("A"), "Dovecot A saw no TLS login")
+        dovecot_tls_login(h, "imap", user)
 
 
 @test
@@ -781,6 +803,228 @@ def backend_wrong_certificate(h):
         text = f.read()
     check("certificate verification failed" in text,
           "no clear log line:\n%s" % "\n".join(text.splitlines()[-5:]))
+
+
+# ------------------------------------------ backend side: POP3, ManageSieve
+def backend_blocks(h, **ports):
+    """One backend block per Dovecot server, for the ports that differ
+    between them (backend-defaults has one of each): ports maps a setting
+    (pop3_port for pop3-port, ...) to {server: port}."""
+    return "".join("backend %s { imap-port %d%s }\n" % (
+        h.addr[s], h.port[s], "".join("  %s %d" % (
+            k.replace("_", "-"), v[s]) for k, v in sorted(ports.items())))
+        for s in "AB")
+
+
+def dovecot_tls_login(h, service, user):
+    """Waits for Dovecot's line for user's login on service ("imap",
+    "pop3", "managesieve") and checks that it came over TLS."""
+    server = h.location[user]
+    pat = re.compile(r"%s-login: (?:Info: )?Login: user=<%s>,.*" % (
+        service, user))
+
+    def line():
+        m = pat.search(h.dovecot_log(server))
+        return m.group(0) if m else None
+    try:
+        got = wait_until("dovecot %s login line" % service, line, 5)
+    except HarnessError:
+        raise Fail("no '%s-login: Login: user=<%s>' in Dovecot %s log:\n%s"
+                   % (service, user, server, "\n".join(
+                       h.dovecot_log(server).splitlines()[-8:])))
+    check(re.search(r", TLS(,|$)", got), "%s login not over TLS: %r" % (
+        user, got))
+
+
+def pop3_mailbox(addr, port, user, password):
+    """poplib through ferry: USER, PASS, UIDL, RETR 1 -> (UIDL lines,
+    message 1 as bytes)."""
+    p = poplib.POP3(addr, port, timeout=10)
+    try:
+        p.user(user)
+        p.pass_(password)
+        _, uidl, _ = p.uidl()
+        _, lines, _ = p.retr(1)
+        p.quit()
+        return uidl, b"\r\n".join(lines)
+    finally:
+        p.close()
+
+
+def check_pop3_mailbox(addr, port, h, user):
+    server = h.location[user]
+    uidl, msg = pop3_mailbox(addr, port, user, h.password(user))
+    check(len(uidl) == 1 and uidl[0].startswith(b"1 "), "UIDL %r" % uidl)
+    want = b"Hello %s, your mailbox lives on server %s." % (
+        user.encode(), server.encode())
+    check(want in msg, "%s: RETR 1 is not %r: %r" % (user, want, msg[-200:]))
+
+
+@test
+def backend_pop3_stls(h):
+    """tls starttls towards POP3: ferry sends STLS on Dovecot's pop3
+    port, checks the certificate against ca, logs in; the client reads
+    its own mailbox and Dovecot logs the login as TLS."""
+    addr, port, _ = h.start_extra_ferry(
+        "pop3-stls", "tls starttls\n    ca %s" % h.ca, proto="pop3",
+        extra=backend_blocks(h, pop3_port=h.pop3_port))
+    for user in ("u04", "u05"):
+        check_pop3_mailbox(addr, port, h, user)
+        dovecot_tls_login(h, "pop3", user)
+
+
+@test
+def backend_pop3_implicit_tls(h):
+    """tls implicit towards POP3: TLS from the first byte on pop3s-port.
+    pop3-port is a closed port here: only pop3s-port may be used."""
+    closed = {s: free_port(h.addr[s], {h.pop3_port[s],
+                                       h.backend_pop3s_port[s]})
+              for s in "AB"}
+    addr, port, _ = h.start_extra_ferry(
+        "pop3-implicit", "tls implicit\n    ca %s" % h.ca, proto="pop3",
+        extra=backend_blocks(h, pop3_port=closed,
+                             pop3s_port=h.backend_pop3s_port))
+    for user in ("u06", "u07"):
+        check_pop3_mailbox(addr, port, h, user)
+        dovecot_tls_login(h, "pop3", user)
+
+
+class Tap:
+    """A TCP relay to upstream that keeps every byte sent towards it;
+    closed is set when a client has closed its side."""
+
+    def __init__(self, addr, upstream):
+        self.upstream = upstream
+        self.sent = b""
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind((addr, 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.socks = [self.sock]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                down, _ = self.sock.accept()
+                up = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                return
+            self.socks += [down, up]
+            for a, b, keep in ((down, up, True), (up, down, False)):
+                threading.Thread(target=self._pump, args=(a, b, keep),
+                                 daemon=True).start()
+
+    def _pump(self, src, dst, keep):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if keep:
+                    with self.lock:
+                        self.sent += data
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        if keep:
+            self.closed.set()
+
+    def close(self):
+        for sk in self.socks:
+            sk.close()
+
+
+@test
+def backend_pop3_wrong_certificate(h):
+    """A POP3 backend whose certificate does not chain to ca (tls
+    starttls): the client gets -ERR [SYS/TEMP], ferry's log says why, and
+    what ferry sent the backend (seen by a relay in between) ends with
+    STLS and the start of a handshake: no password, no login."""
+    user = "u09"
+    server = h.location[user]
+    tap = Tap(h.addr[server], (h.addr[server], h.pop3_port[server]))
+    try:
+        ports = dict(h.pop3_port)
+        ports[server] = tap.port
+        addr, port, logp = h.start_extra_ferry(
+            "pop3-wrongca", "tls starttls\n    ca %s" % h.wrong_ca,
+            proto="pop3", extra=backend_blocks(h, pop3_port=ports))
+        try:
+            pop3_mailbox(addr, port, user, h.password(user))
+            raise Fail("POP3 login through a backend with an untrusted "
+                       "certificate succeeded")
+        except poplib.error_proto as e:
+            resp = e.args[0] if e.args else b""
+            check(isinstance(resp, bytes) and
+                  resp.startswith(b"-ERR [SYS/TEMP] "),
+                  "want -ERR [SYS/TEMP], got %r" % (resp,))
+        # everything ferry sent on that connection, to its end
+        check(tap.closed.wait(5), "ferry kept the backend connection open")
+        with tap.lock:
+            sent = tap.sent
+    finally:
+        tap.close()
+    pw = h.password(user).encode()
+    for secret in (pw, base64.b64encode(b"\0%s\0%s" % (user.encode(), pw))):
+        check(secret not in sent, "the password reached the backend")
+    check(b"USER " not in sent and b"AUTH " not in sent and
+          b"PASS " not in sent, "a login reached the backend: %r" % sent)
+    check(not re.search(r"Login: user=<%s>" % user, h.dovecot_log(server)),
+          "Dovecot logged %s in" % user)
+    check(b"STLS\r\n" in sent, "ferry sent no STLS: %r" % sent[:200])
+    after = sent.split(b"STLS\r\n", 1)[1]
+    check(after.startswith(b"\x16\x03"), "after STLS, not a TLS handshake: "
+          "%r" % after[:40])
+    with open(logp, errors="replace") as f:
+        text = f.read()
+    want = "backend TLS with %s:%d failed: certificate verification " \
+           "failed" % (h.addr[server], tap.port)
+    check(want in text, "no %r in ferry's log:\n%s" % (
+        want, "\n".join(text.splitlines()[-5:])))
+
+
+@test
+def backend_sieve_starttls(h):
+    """tls starttls towards ManageSieve: ferry sends STARTTLS on
+    Dovecot's sieve port, logs in over TLS; through ferry the user puts
+    a script and lists it, and it lands in the user's home on the right
+    server."""
+    if not os.path.exists(test_sieve.MANAGESIEVE_LOGIN):
+        print("(dovecot-managesieved not installed: skipped)")
+        return
+    _, port, _ = h.start_extra_ferry(
+        "sieve-stls", "tls starttls\n    ca %s" % h.ca, proto="sieve",
+        extra=backend_blocks(h, sieve_port=h.backend_sieve_port))
+    for user in ("u08", "u11"):
+        name = "tls-" + user
+        r = test_sieve.Raw(h, port)
+        try:
+            _, ok = r.cmd('AUTHENTICATE "PLAIN" "%s"' % b64(
+                "\0%s\0%s" % (user, h.password(user))))
+            check(ok.startswith("OK"), "%s: AUTHENTICATE -> %r" % (user, ok))
+            script = test_sieve.script_for(user)
+            _, ok = r.cmd('PUTSCRIPT "%s" {%d+}\r\n%s' % (
+                name, len(script.encode()), script))
+            check(ok.startswith("OK"), "PUTSCRIPT -> %r" % ok)
+            lines, ok = r.cmd("LISTSCRIPTS")
+            check(ok.startswith("OK") and '"%s"' % name in lines,
+                  "LISTSCRIPTS -> %r %r" % (lines, ok))
+            _, ok = r.cmd("LOGOUT")
+            check(ok.startswith("OK"), "LOGOUT -> %r" % ok)
+        finally:
+            r.close()
+        home = h.location[user]
+        other = "B" if home == "A" else "A"
+        for server, want in ((home, True), (other, False)):
+            got = os.path.exists(h.path(server, "home", user, "sieve",
+                                        name + ".sieve"))
+            check(got == want, "%s: script %s server %s" % (
+                user, "not on" if want else "on", server))
+        dovecot_tls_login(h, "managesieve", user)
 
 
 # ------------------------------------------------------------ real clients
