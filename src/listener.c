@@ -108,6 +108,31 @@ listener_bind(const struct conf *conf, int first, char *err, size_t errlen)
 	return listener_prepare(NULL, first, conf, err, errlen);
 }
 
+/* The port of a socket address (either family). */
+static in_port_t
+ss_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)ss)->sin6_port;
+	return ((const struct sockaddr_in *)ss)->sin_port;
+}
+
+/* Does old listen on cl's port, on any address?  Then a probe of cl
+ * would collide with ferryd's own socket (0.0.0.0:143 held, 127.0.0.1:143
+ * added). */
+static int
+listener_port_held(const struct listener_set *old,
+    const struct conf_listen *cl)
+{
+	size_t	i;
+
+	for (i = 0; old != NULL && i < old->n; i++)
+		if (old->l[i].fd != -1 &&
+		    ss_port(&old->l[i].cl->ss) == ss_port(&cl->ss))
+			return 1;
+	return 0;
+}
+
 /* The old socket bound to cl's address, if any. */
 static struct listener *
 listener_find(const struct listener_set *old, const struct conf_listen *cl)
@@ -131,7 +156,7 @@ listener_prepare(const struct listener_set *old, int first,
 	/* All probes before any socket of ours: one listen line on
 	 * 0.0.0.0:143 and another on 127.0.0.1:143 must not collide. */
 	for (i = 0; first && i < conf->nlistens; i++)
-		if (listener_find(old, &conf->listens[i]) == NULL &&
+		if (!listener_port_held(old, &conf->listens[i]) &&
 		    listener_probe(conf, &conf->listens[i], err, errlen) == -1)
 			return NULL;
 	set = xcalloc(1, sizeof(*set));
