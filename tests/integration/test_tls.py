@@ -453,7 +453,7 @@ def imaps_greeting_not_held_by_nagle(h):
     the greeting.  Without TCP_NODELAY the greeting waits for the ACK of
     the tickets, which the client delays (it is waiting to read): 40 ms
     on Linux for every IMAPS login.  The median of five handshakes plus
-    greeting must stay well below that (a handshake takes a few ms, more
+    greeting must stay below that (a handshake takes a few ms, more
     under ASan); under valgrind the bound means nothing: skipped."""
     if ferrytest.FERRYD_WRAPPER:
         print("(under %s: skipped)" % ferrytest.FERRYD_WRAPPER[0])
@@ -471,7 +471,9 @@ def imaps_greeting_not_held_by_nagle(h):
         finally:
             s.close()
     times.sort()
-    check(times[2] < 0.030, "handshake and greeting took %s ms (median "
+    # The stall is at least Linux's 40 ms minimum delayed ACK; a loaded
+    # ASan build takes about 10 ms.
+    check(times[2] < 0.035, "handshake and greeting took %s ms (median "
           "%.1f ms): a delayed-ACK stall" % (
               ", ".join("%.1f" % (t * 1000) for t in times),
               times[2] * 1000))
