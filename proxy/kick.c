@@ -190,6 +190,8 @@ session_kick_after(struct session *s, const char *reason, const char *bye,
 	if (grace_ms <= 0)
 		return kick_arm(k);
 	tv_ms(&tv, grace_ms);
+	/* From now, not from libevent's cached clock (session_timer()). */
+	event_base_update_cache_time(s->worker->base);
 	evtimer_add(k->timer, &tv);
 	return 0;
 }
