@@ -80,7 +80,6 @@ struct lookup {
 	struct username_rules	 rules;
 	struct ldap_conn	*conn;		/* NULL: no LDAP configured */
 	struct cache		*cache;
-	struct mapfile		*map;
 	struct lookup_req_list	 reqs;
 	uint64_t		 searches;
 	uint64_t		 coalesced;
@@ -186,8 +185,8 @@ req_event_cb(evutil_socket_t fd, short what, void *arg)
 	 * not for a name the rules refused (its login is empty), nor
 	 * while LDAP cannot be asked (it may know the user). */
 	if ((o->kind == OUT_NOUSER || o->kind == OUT_NOATTR) &&
-	    lk->map != NULL &&
-	    mapfile_lookup(lk->map, r->key, &o->val.host)) {
+	    lk->conf->lookup.map != NULL &&
+	    mapfile_lookup(lk->conf->lookup.map, r->key, &o->val.host)) {
 		o->kind = OUT_FOUND;
 		o->val.login[0] = '\0';
 		res.source = "map";
@@ -432,7 +431,6 @@ lookup_new(struct event_base *base, struct evdns_base *dns,
     const struct conf *conf)
 {
 	struct lookup	*lk;
-	char		 err[512];
 
 	lk = xcalloc(1, sizeof(*lk));
 	lk->base = base;
@@ -447,9 +445,10 @@ lookup_new(struct event_base *base, struct evdns_base *dns,
 	    conf->cache.negative_ttl_ms, conf->cache.stale_ms);
 	if (lk->cache == NULL)
 		fatalx("lookup_new: out of memory");
-	if (conf->lookup.map_file != NULL && lookup_reload_map(lk, err,
-	    sizeof(err)) == -1)
-		log_warnx("lookup: map file not used: %s", err);
+	/* Read, and refused if broken, by conf_load(). */
+	if (conf->lookup.map != NULL)
+		log_info("lookup: map file %s: %zu entries",
+		    conf->lookup.map_file, mapfile_count(conf->lookup.map));
 	if (conf->ldap.nuris > 0)
 		lk->conn = ldap_conn_new(base, dns, &conf->ldap);
 	if (conf->nbackends == 0 && !conf->lookup.allow_any_host)
@@ -474,7 +473,6 @@ lookup_free(struct lookup **lkp)
 	/* Frees any searches left without calling back. */
 	ldap_conn_free(&lk->conn);
 	cache_free(&lk->cache);
-	mapfile_free(&lk->map);
 	free(lk);
 }
 
@@ -513,23 +511,4 @@ lookup_get_stats(const struct lookup *lk, struct lookup_stats *st)
 	st->ldap_uri = "-";
 	if (lk->conn != NULL)
 		st->ldap_state = ldap_conn_state(lk->conn, &st->ldap_uri);
-}
-
-int
-lookup_reload_map(struct lookup *lk, char *err, size_t errlen)
-{
-	struct mapfile	*m;
-
-	if (lk->conf->lookup.map_file == NULL) {
-		mapfile_free(&lk->map);
-		return 0;
-	}
-	if ((m = mapfile_load(lk->conf->lookup.map_file, err, errlen)) ==
-	    NULL)
-		return -1;
-	mapfile_free(&lk->map);
-	lk->map = m;
-	log_info("lookup: map file %s: %zu entries",
-	    lk->conf->lookup.map_file, mapfile_count(m));
-	return 0;
 }

@@ -54,8 +54,8 @@ struct lookup_stats {
 
 typedef void	lookup_cb(const struct lookup_result *, void *arg);
 
-/* conf must outlive the lookup service.  Reads the map file (conf_load()
- * refuses a broken one; one broken since is logged and ignored). */
+/* conf must outlive the lookup service; its map file is the one
+ * conf_load() read. */
 struct lookup	*lookup_new(struct event_base *, struct evdns_base *,
 		    const struct conf *);
 void		 lookup_free(struct lookup **);
@@ -73,7 +73,5 @@ size_t		 lookup_flush(struct lookup *, const char *user);
 size_t		 lookup_adopt_cache(struct lookup *, const struct lookup *);
 void		 lookup_get_stats(const struct lookup *,
 		    struct lookup_stats *);
-/* Re-read the map file; -1 (old map kept) with err on failure. */
-int		 lookup_reload_map(struct lookup *, char *err, size_t);
 
 #endif

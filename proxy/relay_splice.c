@@ -36,13 +36,6 @@ struct relay_splice {
 
 static void	splice_cb(evutil_socket_t, short, void *);
 
-/* A plain socket bufferevent: no TLS, no filter on top of the fd. */
-int
-relay_is_plain(struct bufferevent *bev)
-{
-	return session_plain_fd(bev) != -1;
-}
-
 void
 relay_splice_free(struct relay_splice **spp)
 {
@@ -148,7 +141,8 @@ relay_splice_try(struct session *s)
 	    s->bscan.remaining < SPLICE_MIN ||
 	    evbuffer_get_length(bufferevent_get_input(s->backend)) != 0 ||
 	    evbuffer_get_length(bufferevent_get_output(s->client)) != 0 ||
-	    !relay_is_plain(s->client) || !relay_is_plain(s->backend))
+	    session_plain_fd(s->client) == -1 ||
+	    session_plain_fd(s->backend) == -1)
 		return 0;
 	if ((sp = calloc(1, sizeof(*sp))) == NULL)
 		return 0;

@@ -18,9 +18,6 @@ struct session;
  * literal if it is worth it.  1 if splicing (the backend's bufferevent
  * is not read until it ends, then relay_resume() takes over), 0 if not. */
 int	relay_splice_try(struct session *);
-/* A plain socket bufferevent: no TLS, no filter, so its fd may be
- * written directly. */
-int	relay_is_plain(struct bufferevent *);
 /* For session_close(): stop and free; NULLs the pointer. */
 void	relay_splice_free(struct relay_splice **);
 

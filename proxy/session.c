@@ -81,6 +81,15 @@ session_set_state(struct session *s, enum session_state st)
 	s->state = st;
 }
 
+/* What listener_limits() took for a connection: its place in the
+ * per-client table and in the daemon's session count. */
+static void
+places_give_back(struct worker *w, struct client_addr **peer)
+{
+	clients_detach(w->clients, peer, now_ms());
+	atomic_fetch_sub_explicit(&w->hub->nsessions, 1, memory_order_relaxed);
+}
+
 void
 session_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen, const struct conf_listen *cl, struct client_addr *peer)
@@ -91,9 +100,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: refusing a connection");
 		close(fd);
-		clients_detach(w->clients, &peer, now_ms());
-		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
-		    memory_order_relaxed);
+		places_give_back(w, &peer);
 		return;
 	}
 	s->worker = w;
@@ -126,9 +133,7 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 			close(fd);
 		if (s->timer != NULL)
 			event_free(s->timer);
-		clients_detach(w->clients, &s->peer, now_ms());
-		atomic_fetch_sub_explicit(&w->hub->nsessions, 1,
-		    memory_order_relaxed);
+		places_give_back(w, &s->peer);
 		conf_unref(&s->conf);
 		tls_unref(&s->tls);
 		free(s);
@@ -696,12 +701,11 @@ session_close(struct session *s, const char *reason)
 	}
 	session_forget_credentials(s);
 	kick_free(&s->kick);
-	clients_detach(w->clients, &s->peer, now_ms());
+	places_give_back(w, &s->peer);
 	w->counters.bytes_in += s->bytes_in;
 	w->counters.bytes_out += s->bytes_out;
 	TAILQ_REMOVE(&w->sessions, s, entry);
 	w->nsessions--;
-	atomic_fetch_sub_explicit(&w->hub->nsessions, 1, memory_order_relaxed);
 	TAILQ_INSERT_TAIL(&w->dead, s, entry);
 	event_active(w->reap, EV_TIMEOUT, 0);
 	return -1;

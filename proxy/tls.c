@@ -411,12 +411,12 @@ tls_wrap_client(struct tls *t, struct event_base *base,
 {
 	struct bufferevent	*bev;
 	struct in6_addr		 a6;
+	SSL_CTX			*ctx;
 	SSL			*ssl;
 	int			 is_ip;
 
 	/* No context: no backend of this configuration wants TLS. */
-	if (ctx_for_ca(t, ca) == NULL || (ssl = SSL_new(ctx_for_ca(t, ca))) ==
-	    NULL)
+	if ((ctx = ctx_for_ca(t, ca)) == NULL || (ssl = SSL_new(ctx)) == NULL)
 		return NULL;
 	SSL_set_verify(ssl, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	is_ip = inet_pton(AF_INET6, host, &a6) == 1 ||

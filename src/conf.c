@@ -1559,7 +1559,6 @@ struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
 	struct conf	*c;
-	struct mapfile	*map;
 	struct stat	 st;
 	char		*buf;
 	size_t		 len = 0;
@@ -1607,13 +1606,12 @@ conf_load(const char *path, char *err, size_t errlen)
 	    read_secret(c, line, err, errlen) == -1)
 		conf_free(&c);
 	/* A broken map file is refused like the rest ("FILE:LINE: ..."),
-	 * so that a reload keeps the old map instead of dropping it. */
-	if (c != NULL && c->lookup.map_file != NULL) {
-		if ((map = mapfile_load(c->lookup.map_file, err,
-		    errlen)) == NULL)
-			conf_free(&c);
-		mapfile_free(&map);
-	}
+	 * so that a reload keeps the old map instead of dropping it; read
+	 * once, here, for the lookup service too. */
+	if (c != NULL && c->lookup.map_file != NULL &&
+	    (c->lookup.map = mapfile_load(c->lookup.map_file, err,
+	    errlen)) == NULL)
+		conf_free(&c);
 	return c;
 }
 
@@ -1648,6 +1646,7 @@ conf_free(struct conf **cp)
 	free(c->ldap.tls_ca_file);
 	free(c->username.default_domain);
 	free(c->lookup.map_file);
+	mapfile_free(&c->lookup.map);
 	free(c->lookup.not_found_backend);
 	free(c->lookup.no_attribute_backend);
 	for (i = 0; i < c->nbackends; i++) {

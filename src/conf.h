@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 struct cidr;
+struct mapfile;
 
 #define CONF_ERR_MAX	512
 #define CONF_MAX_URIS	8
@@ -124,6 +125,8 @@ struct conf_username {
 /* Where answers come from besides LDAP, and which are acceptable. */
 struct conf_lookup {
 	char		*map_file;		/* NULL: none */
+	/* map_file as conf_load() read it (NULL from conf_parse()). */
+	struct mapfile	*map;
 	char		*not_found_backend;	/* NULL: refuse */
 	char		*no_attribute_backend;	/* NULL: refuse */
 	int		 allow_any_host;	/* default no */
