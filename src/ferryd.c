@@ -93,6 +93,19 @@ raise_nofile(const struct conf *conf)
 		    (unsigned long long)need, conf->limits.sessions);
 }
 
+/* Says why on stderr and gives back what start-up took so far. */
+static int
+start_failed(const char *why, struct listener_set **listeners, int n,
+    struct tls **tls, struct conf **conf)
+{
+	fprintf(stderr, "ferryd: %s\n", why);
+	while (n-- > 0)
+		listener_free(&listeners[n]);
+	tls_unref(tls);
+	conf_free(conf);
+	return 1;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -134,11 +147,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	/* Certificates and keys are read now, while still privileged. */
-	if ((tls = tls_new(conf, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "ferryd: %s\n", err);
-		conf_free(&conf);
-		return 1;
-	}
+	if ((tls = tls_new(conf, err, sizeof(err))) == NULL)
+		return start_failed(err, listeners, 0, &tls, &conf);
 	if (check) {
 		printf("%s: configuration OK\n", path);
 		tls_unref(&tls);
@@ -150,16 +160,12 @@ main(int argc, char *argv[])
 	raise_nofile(conf);
 	/* Each worker its own sockets (SO_REUSEPORT). */
 	nworkers = conf_workers(conf);
-	if (privdrop_check(conf, err, sizeof(err)) == -1) {
-		fprintf(stderr, "ferryd: %s\n", err);
-		return 1;
-	}
+	if (privdrop_check(conf, err, sizeof(err)) == -1)
+		return start_failed(err, listeners, 0, &tls, &conf);
 	for (i = 0; i < nworkers; i++)
 		if ((listeners[i] = listener_bind(conf, i == 0, err,
-		    sizeof(err))) == NULL) {
-			fprintf(stderr, "ferryd: %s\n", err);
-			return 1;
-		}
+		    sizeof(err))) == NULL)
+			return start_failed(err, listeners, i, &tls, &conf);
 	if (!foreground) {
 		if (daemon(0, 0) == -1)
 			fatal("daemon");

@@ -368,6 +368,13 @@ class Harness:
         self.ldap_ca = None
         # ferryd_env: more environment for ferryd (None: this process's)
         self.ferryd_env = None
+        # slapd_extra: global lines for slapd.conf, before the harness's
+        # authz-regexp rules (slapd uses the first that matches);
+        # ldif_extra: LDIF records ldapmodify -a applies as the root DN
+        # once the users are loaded (test_ldapopts.py)
+        self.slapd_extra = ""
+        self.ldif_extra = ""
+        self.ldap_base = PEOPLE     # the ldap block's base
         self.ldaps_uri = "ldaps://%s:%d" % (
             self.ldap_addr, free_port(self.ldap_addr, taken_p))
 
@@ -528,7 +535,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload syncprov
 loglevel stats
-{tls}# SASL EXTERNAL over ldapi://: this process's uid reads as ferry
+{tls}{extra}# SASL EXTERNAL over ldapi://: this process's uid reads as ferry
 authz-regexp "gidNumber=[0-9]+\\\\+uidNumber={euid},cn=peercred,cn=external,cn=auth"
     "{ferrydn}"
 # SASL binds with a name and password (SCRAM-SHA-256): the name is an
@@ -557,7 +564,8 @@ access to *
     by * none
 """.format(d=d, suffix=SUFFIX, rootdn=ROOT_DN, rootpw=LDAP_ROOT_PW,
            ferrydn=FERRY_DN, euid=os.geteuid(),
-           syncprov="" if self.syncprov else "# ", tls=tls)
+           syncprov="" if self.syncprov else "# ", tls=tls,
+           extra=self.slapd_extra)
         with open(os.path.join(d, "slapd.conf"), "w") as f:
             os.fchmod(f.fileno(), 0o600)  # holds rootpw
             f.write(conf)
@@ -654,6 +662,9 @@ userPassword: {ferrypw}
             f.write(ldif)
         self._ldap_cmd(["ldapadd", "-x", "-D", ROOT_DN, "-w", LDAP_ROOT_PW,
                         "-f", path])
+        if self.ldif_extra:
+            self._ldap_cmd(["ldapmodify", "-a", "-x", "-D", ROOT_DN, "-w",
+                            LDAP_ROOT_PW], input=self.ldif_extra)
         # ferry's service account can bind and read mailHost
         r = self._ldap_cmd(["ldapsearch", "-x", "-LLL", "-D", FERRY_DN,
                             "-w", LDAP_FERRY_PW, "-b", PEOPLE,
@@ -859,7 +870,7 @@ control {{ socket {csock} }}
 
 ldap {{
 {uri_bind}
-    base {people}
+    base {base}
     filter {filter}
     timeout {ldap_timeout}
     connect-timeout 2s
@@ -884,7 +895,7 @@ limits {{
            # many tests fail logins on purpose from one address
            "\n    client-failures 1000"), addr=self.ferry_addr, port=self.ferry_port, laddr=self.ldap_addr,
            lport=self.ldap_port, ferrydn=FERRY_DN, secret=secret,
-           people=PEOPLE, filter=FILTER, preauth=PREAUTH_TIMEOUT,
+           base=self.ldap_base, filter=FILTER, preauth=PREAUTH_TIMEOUT,
            cache=self._conf_part(self.cache_conf),
            extra=extra + (
                "" if "lookup {" in extra or "backend " in extra else

@@ -99,6 +99,9 @@ class Forwarder:
         self.mode = mode
         # seconds each piece of the server's answers is held back
         self.reply_delay = 0
+        # a function that may change each piece of the server's answers
+        # (bytes -> bytes) before it is counted and relayed
+        self.rewrite = None
         self._later = []        # (when, socket, data): held-back answers
         self.lock = threading.Lock()
         self.accepted = 0
@@ -265,6 +268,8 @@ class Forwarder:
         if not data:
             self._close(s)
             return
+        if ent[2] == "s" and self.rewrite is not None:
+            data = self.rewrite(data)
         if ent[3] is not None:
             msgs, ent[3] = ber_messages(ent[3] + data)
             self._count(ent[1], ent[2], msgs)
