@@ -428,13 +428,15 @@ def main():
             scaling(h, bench, ferry, h.path("users-stub.txt"), nlogin,
                     max(1, args.reps // 2))
 
-        if args.many:
+        for tls in ((False, True) if args.many else ()):
             before = rss_kb(fp.pid)
-            kb, fds = idle_sessions(bench, ferry, "imap", ferry.ports["imap"],
-                                    h.path("users-stub.txt"), args.many)
+            kb, fds = idle_sessions(bench, ferry, "imap", ferry.ports[
+                "imaps" if tls else "imap"], h.path("users-stub.txt"),
+                args.many, tls=tls)
             print("%-20s %.2f KB per session, %d descriptors in ferryd "
                   "with %d sessions (RSS before %d KB)" % (
-                      "many sessions", kb, fds, args.many, before))
+                      "many sessions" + (" TLS" if tls else ""), kb, fds,
+                      args.many, before))
     finally:
         for p in procs:
             p.stop()
