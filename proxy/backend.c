@@ -160,15 +160,13 @@ backend_start(struct session *s, const struct mailhost *mh,
     uint16_t default_port, backend_connected_cb *connected)
 {
 	uint16_t	port = mh->port != 0 ? mh->port : default_port;
-	char		msg[300];
 
 	/* The address this protocol would connect to, not the mailHost:
 	 * a POP3 port down says nothing of the IMAP port. */
 	backend_format_addr(s->backend_addr, mh->host, port);
+	/* Not connecting yet: backend_fail() marks nothing. */
 	if (route_down(s)) {
-		snprintf(msg, sizeof(msg), "backend marked down (%s)",
-		    s->backend_addr);
-		login_failed(s, LOGIN_FAIL_UNAVAILABLE, msg, NULL);
+		backend_fail(s, "backend marked down");
 		return;
 	}
 	session_set_state(s, SESS_BACKEND_CONNECT);
