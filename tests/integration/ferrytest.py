@@ -1170,7 +1170,13 @@ def _run_one(fn, h):
     except Fail as e:
         print("FAIL %s: %s" % (fn.__name__, e), flush=True)
     except Exception as e:  # noqa: BLE001 - a broken test is a FAIL
-        print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e),
+        # Where in the test it was raised: CI shows this line, not the
+        # traceback in the log.
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if os.path.basename(f.filename).startswith("test_")]
+        at = " (%s:%d)" % (os.path.basename(frames[-1].filename),
+                           frames[-1].lineno) if frames else ""
+        print("FAIL %s: %s: %s%s" % (fn.__name__, type(e).__name__, e, at),
               flush=True)
         traceback.print_exc(file=sys.stderr)
     sys.stderr.write("[time] %s %.2fs\n" % (fn.__name__,
